@@ -1,0 +1,1 @@
+"""UNLOCK: source-free occlusion-aware seamless segmentation on Detectron2."""

@@ -1,0 +1,78 @@
+"""Class tables of the OASS benchmarks (K2B: KITTI-360-APS -> BlendPASS, A2B: AmodalSynthDrive ->
+BlendPASS). 18 classes with trainIds 0..17; 0..10 are stuff, 11..17 are things (detector ids 0..6)."""
+from typing import Dict, List
+
+NUM_CLASSES = 18
+IGNORE_LABEL = 255
+LABEL_DIVISOR = 1000
+THING_TRAIN_IDS = list(range(11, 18))
+STUFF_TRAIN_IDS = list(range(0, 11))
+
+_STUFF = [
+    ("road", (128, 64, 128)),
+    ("sidewalk", (244, 35, 232)),
+    ("building", (70, 70, 70)),
+    ("wall", (102, 102, 156)),
+    ("fence", (190, 153, 153)),
+    ("pole", (153, 153, 153)),
+    ("traffic light", (250, 170, 30)),
+    ("traffic sign", (220, 220, 0)),
+    ("vegetation", (107, 142, 35)),
+    ("terrain", (152, 251, 152)),
+    ("sky", (70, 130, 180)),
+]
+_K2B_THINGS = [
+    ("pedestrians", (220, 20, 60)),
+    ("cyclists", (255, 0, 0)),
+    ("car", (0, 0, 142)),
+    ("truck", (0, 0, 70)),
+    ("other vehicles", (0, 60, 100)),
+    ("van", (0, 80, 100)),
+    ("two-wheeler", (0, 0, 230)),
+]
+_A2B_THINGS = [
+    ("person", (220, 20, 60)),
+    ("rider", (255, 0, 0)),
+    ("car", (0, 0, 142)),
+    ("truck", (0, 0, 70)),
+    ("bus", (0, 60, 100)),
+    ("motor", (0, 0, 230)),
+    ("bike", (119, 11, 32)),
+]
+
+
+def _table(things) -> List[Dict]:
+    return [
+        {"trainId": i, "name": name, "isthing": i >= 11, "color": color}
+        for i, (name, color) in enumerate(_STUFF + things)
+    ]
+
+
+K2B_CLASSES = _table(_K2B_THINGS)
+A2B_CLASSES = _table(_A2B_THINGS)
+CLASS_TABLES = {"k2b": K2B_CLASSES, "a2b": A2B_CLASSES}
+
+
+def get_class_table(name: str) -> List[Dict]:
+    """Returns the class table called ``name`` ("k2b" or "a2b")."""
+    try:
+        return CLASS_TABLES[name.lower()]
+    except KeyError:
+        raise KeyError(f"Unknown class table {name!r}; expected one of {sorted(CLASS_TABLES)}")
+
+
+def class_metadata(name: str = "k2b") -> Dict:
+    """Detectron2 metadata fields shared by every split that uses class table ``name``."""
+    table = get_class_table(name)
+    things = [c for c in table if c["isthing"]]
+    return {
+        "class_table": name.lower(),
+        "thing_classes": [c["name"] for c in things],
+        "thing_colors": [tuple(c["color"]) for c in things],
+        "stuff_classes": [c["name"] for c in table],
+        "stuff_colors": [tuple(c["color"]) for c in table],
+        "thing_dataset_id_to_contiguous_id": {c["trainId"]: i for i, c in enumerate(things)},
+        "stuff_dataset_id_to_contiguous_id": {c["trainId"]: c["trainId"] for c in table},
+        "ignore_label": IGNORE_LABEL,
+        "label_divisor": LABEL_DIVISOR,
+    }

@@ -1,0 +1,31 @@
+"""ADCL keys: amodal-driven object pool and spatial-aware pasting (paper Sec. 3.3)."""
+from detectron2.config import CfgNode as CN
+
+
+def add_adcl_config(cfg):
+    cfg.UNLOCK = CN() if "UNLOCK" not in cfg else cfg.UNLOCK
+    cfg.UNLOCK.ADCL = CN()
+    # Paste pool objects into the pseudo-labelled training images.
+    cfg.UNLOCK.ADCL.ENABLED = False
+    # Pool directory; empty = <pseudo-label dir>/pool.
+    cfg.UNLOCK.ADCL.POOL_DIR = ""
+    # Stricter (tau'_fix, top fraction p') for pool objects (paper: 0.95, 0.1).
+    cfg.UNLOCK.ADCL.POOL_THRESHOLDS = (0.95, 0.1)
+    # Pool objects whose overlap region exceeds this fraction of their area are left out.
+    cfg.UNLOCK.ADCL.MAX_OVERLAP_FRACTION = 0.5
+    # Objects pasted per sample, R (paper: 10; authors' config: at most 8).
+    cfg.UNLOCK.ADCL.NUM_OBJECTS = 10
+    # Candidates drawn per sample before giving up (authors: 10 per wanted object).
+    cfg.UNLOCK.ADCL.CANDIDATES_PER_OBJECT = 10
+    # A pasted object may cover at most this fraction of the crop (authors: 1/8).
+    cfg.UNLOCK.ADCL.MAX_AREA_FRACTION = 0.125
+    # Each earlier paste must keep at least this many visible pixels (authors: 25).
+    cfg.UNLOCK.ADCL.MIN_VISIBLE_PIXELS = 25
+    # Mixing variant (Table 7): "amodal_zero_overlap" (UNLOCK), "amodal" (amodal masks, no
+    # zeroing), "instance" (visible masks), "zero_full" (AoMix-style: zero the whole occluded
+    # region), "random_fill" (overlap pixels get random colours).
+    cfg.UNLOCK.ADCL.MIX_MODE = "amodal_zero_overlap"
+    # Paste at the object's own panorama position (spatial-aware) or at a random position.
+    cfg.UNLOCK.ADCL.SPATIAL_AWARE = True
+    # Probability that a training sample is pasted into at all.
+    cfg.UNLOCK.ADCL.PROB = 1.0

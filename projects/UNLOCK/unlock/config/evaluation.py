@@ -1,0 +1,17 @@
+"""Evaluation keys: which metrics, and which protocol."""
+from detectron2.config import CfgNode as CN
+
+
+def add_unlock_eval_config(cfg):
+    cfg.UNLOCK = CN() if "UNLOCK" not in cfg else cfg.UNLOCK
+    cfg.UNLOCK.EVAL = CN()
+    # Metrics to compute: any of "sem_seg" (mIoU), "panoptic" (PQ), "amodal_panoptic" (APQ),
+    # "instance" (AP, visible masks), "amodal_instance" (AAP).
+    cfg.UNLOCK.EVAL.TASKS = ("sem_seg", "panoptic", "amodal_panoptic", "instance", "amodal_instance")
+    # Protocols to report: "oass" (reference evaluator, quirks included) and/or "strict".
+    cfg.UNLOCK.EVAL.PROTOCOLS = ("oass", "strict")
+    # Minimum GT region size (pixels) for AP/AAP (Cityscapes: 100 at full resolution).
+    cfg.UNLOCK.EVAL.MIN_REGION_SIZE = 100
+    # Export predictions in standard formats (COCO-panoptic, Cityscapes txt, COCO RLE) to
+    # OUTPUT_DIR/inference/<dataset>/.
+    cfg.UNLOCK.EVAL.EXPORT_PREDICTIONS = False

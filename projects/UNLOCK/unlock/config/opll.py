@@ -1,0 +1,42 @@
+"""OPLL keys: offline omni pseudo-labels with class-wise self-tuning thresholds (paper Sec. 3.2)."""
+from detectron2.config import CfgNode as CN
+
+
+def add_opll_config(cfg):
+    cfg.UNLOCK = CN() if "UNLOCK" not in cfg else cfg.UNLOCK
+    cfg.UNLOCK.OPLL = CN()
+    # Generate pseudo-labels from MODEL.WEIGHTS before training and train on them.
+    cfg.UNLOCK.OPLL.ENABLED = False
+    # Unlabelled target split to pseudo-label (a registered dataset name).
+    cfg.UNLOCK.OPLL.TARGET_DATASET = "unlock_synthetic_target_train"
+    # Where pseudo-labels go; empty = OUTPUT_DIR/pseudo_labels.
+    cfg.UNLOCK.OPLL.OUTPUT_DIR = ""
+    # Threshold mode: "class_wise" (CS thresholds, Eq. 4), "fixed" (tau_fix only, Table 4 naive
+    # baseline) or "all" (every prediction is a certain label, Table 4).
+    cfg.UNLOCK.OPLL.THRESHOLD_MODE = "class_wise"
+    # (tau_fix, top fraction p) for visible instances, amodal instances and semantics.
+    cfg.UNLOCK.OPLL.VISIBLE_THRESHOLDS = (0.5, 0.3)
+    cfg.UNLOCK.OPLL.AMODAL_THRESHOLDS = (0.3, 0.5)
+    cfg.UNLOCK.OPLL.SEMANTIC_THRESHOLDS = (0.5, 0.8)
+    # Revise instance masks by the semantic thing mask (Eq. 3).
+    cfg.UNLOCK.OPLL.THING_REVISION = True
+    # Mark low-score predictions as uncertainty regions ignored by the mask losses (Eq. 6-7).
+    cfg.UNLOCK.OPLL.UNCERTAINTY_REGIONS = True
+    # Intersect uncertainty regions with the semantic thing mask (authors' code; not in the paper).
+    cfg.UNLOCK.OPLL.UNCERTAINTY_IN_THING_MASK = True
+    # Detector floor for predictions that enter pseudo-labelling (test cfg score_thr 0.05).
+    cfg.UNLOCK.OPLL.MIN_SCORE = 0.05
+    # Score quantisation of the streaming threshold histograms (1e-4 -> 10001 bins).
+    cfg.UNLOCK.OPLL.SCORE_BINS = 10001
+    # Optional extras of the authors' code (off by default, not in the paper).
+    cfg.UNLOCK.OPLL.EXTRAS = CN()
+    # L2 anchor of the parameters to the source weights (authors: 10 x mean squared error).
+    cfg.UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT = 0.0
+    # EMA-teacher ClassMix semantic self-training branch weight (0 = off).
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT = 0.0
+    # EMA decay of that teacher.
+    cfg.UNLOCK.OPLL.EXTRAS.EMA_ALPHA = 0.999
+    # Confidence above which teacher pixels count for the ClassMix weight (authors: 0.968).
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_CONF = 0.968
+    # Learning-rate multipliers (sem_seg_head, FPN, ROI/RPN heads, backbone); authors: 1e4, 10, 0.1, 1.
+    cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS = (1.0, 1.0, 1.0, 1.0)
