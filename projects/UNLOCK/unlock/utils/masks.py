@@ -1,0 +1,42 @@
+"""Binary-mask helpers shared by data, pseudo-labels, pasting and evaluation."""
+from typing import Dict, List, Optional
+
+import numpy as np
+import pycocotools.mask as mask_util
+
+
+def encode_rle(mask: np.ndarray) -> Dict:
+    """Encodes an (H, W) bool/0-1 mask as COCO compressed RLE with a JSON-friendly str counts."""
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def decode_rle(rle: Dict) -> np.ndarray:
+    """Decodes a COCO RLE (compressed str/bytes counts or uncompressed list counts) to bool (H, W)."""
+    if isinstance(rle.get("counts"), list):
+        rle = mask_util.frPyObjects(rle, *rle["size"])
+    elif isinstance(rle.get("counts"), str):
+        rle = dict(rle, counts=rle["counts"].encode("ascii"))
+    return mask_util.decode(rle).astype(bool)
+
+
+def decode_segmentation(segm, height: int, width: int) -> np.ndarray:
+    """Decodes a COCO ``segmentation`` (polygon list or RLE) to a bool (height, width) mask."""
+    if isinstance(segm, list):
+        if len(segm) == 0:
+            return np.zeros((height, width), dtype=bool)
+        rles = mask_util.frPyObjects(segm, height, width)
+        return mask_util.decode(mask_util.merge(rles)).astype(bool)
+    if isinstance(segm, dict):
+        return decode_rle(segm)
+    raise TypeError(f"Unsupported segmentation type {type(segm).__name__}")
+
+
+def mask_to_box(mask: np.ndarray) -> Optional[List[float]]:
+    """Tight XYXY box (exclusive right/bottom, detectron2 convention) of a mask; None if empty."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return [float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)]
