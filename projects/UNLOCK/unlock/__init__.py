@@ -1,1 +1,16 @@
 """UNLOCK: source-free occlusion-aware seamless segmentation on Detectron2."""
+from . import modeling  # noqa: F401 (registers)
+from .modeling import AmodalPanopticFPN, AmodalROIHeads  # noqa: F401
+from . import data  # noqa: F401 (registers datasets)
+# OPLL pseudo-labels and the trainer.
+from .engine import UnlockTrainer  # noqa: F401,E402
+from .pseudo_labels import (  # noqa: F401,E402
+    generate_pseudo_labels,
+    iter_raw_predictions,
+    register_pseudo_label_dataset,
+)
+# Evaluators of the five metrics (mIoU, PQ, APQ, AP, AAP) and their builder.
+from .evaluation import (  # noqa: F401,E402
+    UnlockEvaluators,
+    build_unlock_evaluator,
+)

@@ -1,0 +1,1 @@
+"""The end-to-end synthetic SFOASS benchmark (the README's first command)."""

@@ -1,0 +1,188 @@
+"""Stages of the synthetic SFOASS benchmark, each resumable from its finished results.
+
+data -> source model (labelled pinhole images) -> source-only evaluation on labelled panoramas ->
+UNLOCK adaptation from the source weights alone (pseudo-labels, object pool, training on unlabelled
+panoramas) -> evaluation -> comparison table, JSON and pictures.
+"""
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from unlock.benchmark.profiles import Profile, Row
+from unlock.utils.file_io import atomic_write_json, read_json
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+)
+CONFIG_DIR = os.path.join(REPO_ROOT, "configs", "synthetic")
+TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
+SOURCE_CONFIG = os.path.join(CONFIG_DIR, "source_only.yaml")
+
+
+class StageError(RuntimeError):
+    """A benchmark stage failed; the message names the stage and its log file."""
+
+
+@dataclass
+class Progress:
+    """Logs which stage runs, how long it took and a rough time left (from the profile's estimates)."""
+
+    planned: List[str]
+    estimates: Dict[str, float]
+    start: float = 0.0
+    done: int = 0
+
+    def __post_init__(self):
+        self.start = time.time()
+        self.spent_estimated = 0.0
+
+    def begin(self, stage: str):
+        self.done += 1
+        remaining = sum(self._estimate(s) for s in self.planned[self.done - 1 :])
+        elapsed = time.time() - self.start
+        # Correct the estimates by how fast the finished stages went compared to plan.
+        speed = elapsed / (self.spent_estimated * 60) if self.spent_estimated > 0 else 1.0
+        logger.info(
+            "[%d/%d] %s | elapsed %.1f min | about %.1f min left",
+            self.done, len(self.planned), stage, elapsed / 60, remaining * speed,
+        )
+
+    def end(self, stage: str):
+        self.spent_estimated += self._estimate(stage)
+
+    def _estimate(self, stage: str) -> float:
+        kind = stage.split(":")[0]
+        return self.estimates.get(kind, 1.0)
+
+
+def _stage_marker(path: str) -> Optional[Dict]:
+    return read_json(path) if os.path.exists(path) else None
+
+
+def run_logged(cmd: Sequence[str], log_path: str, env: Dict[str, str], stage: str) -> float:
+    """Runs ``cmd`` with its output streamed to the console and appended to ``log_path``."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    t0 = time.time()
+    with open(log_path, "a") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.Popen(
+            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+            cwd=REPO_ROOT,
+        )
+        for line in proc.stdout:
+            log.write(line)
+            if _is_progress_line(line):
+                sys.stdout.write("    " + line)
+                sys.stdout.flush()
+        rc = proc.wait()
+    if rc != 0:
+        tail = "".join(open(log_path).readlines()[-25:])
+        raise StageError(f"stage {stage} failed (exit {rc}); full log: {log_path}\n{tail}")
+    return time.time() - t0
+
+
+def _is_progress_line(line: str) -> bool:
+    keys = ("eta:", "Copy-paste", "| mAPQ", "Pseudo-label", "pseudo-label", "pool", "Error", "error")
+    return any(k in line for k in keys)
+
+
+class BenchmarkRunner:
+    """Runs every stage for one seed; finished stages are skipped (their marker file exists)."""
+
+    def __init__(self, output_dir: str, profile: Profile, seed: int, num_gpus: int = 1,
+                 env: Optional[Dict[str, str]] = None):
+        self.output_dir = output_dir
+        self.profile = profile
+        self.seed = seed
+        self.num_gpus = num_gpus
+        self.run_dir = os.path.join(output_dir, f"seed{seed}")
+        self.env = dict(os.environ if env is None else env)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _train_cmd(self, config: str, out: str, opts: Sequence[str]) -> List[str]:
+        return [
+            sys.executable, TRAIN_NET, "--config-file", config, "--num-gpus", str(self.num_gpus),
+            "--resume", "OUTPUT_DIR", out, "SEED", str(self.seed), *opts,
+        ]
+
+    def _eval_cmd(self, config: str, weights: str, out_json: str) -> List[str]:
+        return [
+            sys.executable, "-m", "unlock.benchmark.evaluate", "--config-file", config,
+            "--weights", weights, "--output", out_json, "--num-gpus", str(self.num_gpus),
+            *self.profile.eval_opts,
+        ]
+
+    # -- stages ----------------------------------------------------------------------------
+    def train_source(self) -> str:
+        out = os.path.join(self.run_dir, "source_only")
+        weights = os.path.join(out, "model_final.pth")
+        if not os.path.exists(weights):
+            run_logged(
+                self._train_cmd(SOURCE_CONFIG, out, self.profile.source_opts),
+                os.path.join(out, "stage.log"), self.env, "source_train",
+            )
+        return weights
+
+    def evaluate(self, name: str, config: str, weights: str) -> Dict:
+        out_json = os.path.join(self.run_dir, name, "eval", "results.json")
+        if not os.path.exists(out_json):
+            run_logged(self._eval_cmd(config, weights, out_json),
+                       os.path.join(self.run_dir, name, "eval", "stage.log"), self.env, f"eval:{name}")
+        return read_json(out_json)
+
+    def adapt(self, row: Row, source_weights: str) -> str:
+        out = os.path.join(self.run_dir, row.name)
+        weights = os.path.join(out, "model_final.pth")
+        if not os.path.exists(weights):
+            opts = list(self.profile.adapt_opts) + ["MODEL.WEIGHTS", source_weights]
+            run_logged(self._train_cmd(os.path.join(CONFIG_DIR, row.config), out, opts),
+                       os.path.join(out, "stage.log"), self.env, f"adapt:{row.name}")
+        return weights
+
+    def run(self, rows: Sequence[Row], progress: Progress) -> Dict:
+        """Returns {"source_only": results, row.name: results, ...} and the timing of each stage."""
+        marker = os.path.join(self.run_dir, "results.json")
+        cached = _stage_marker(marker)
+        if cached is not None and set(r.name for r in rows) <= set(cached["results"]):
+            logger.info("seed %d: all stages finished earlier (%s)", self.seed, marker)
+            return cached
+        timings, results, weights = {}, {}, {}
+        t = time.time()
+        progress.begin(f"source_train: seed {self.seed}")
+        weights["source_only"] = self.train_source()
+        timings["source_train"] = time.time() - t
+        progress.end("source_train")
+        t = time.time()
+        progress.begin(f"source_eval: seed {self.seed}")
+        results["source_only"] = self.evaluate("source_only", SOURCE_CONFIG, weights["source_only"])
+        timings["source_eval"] = time.time() - t
+        progress.end("source_eval")
+        for row in rows:
+            t = time.time()
+            progress.begin(f"adapt: {row.name}, seed {self.seed}")
+            weights[row.name] = self.adapt(row, weights["source_only"])
+            timings[f"adapt:{row.name}"] = time.time() - t
+            progress.end("adapt")
+            t = time.time()
+            progress.begin(f"adapt_eval: {row.name}, seed {self.seed}")
+            results[row.name] = self.evaluate(
+                row.name, os.path.join(CONFIG_DIR, row.config), weights[row.name]
+            )
+            timings[f"eval:{row.name}"] = time.time() - t
+            progress.end("adapt_eval")
+        summary = {"seed": self.seed, "results": results, "weights": weights, "timings_s": timings}
+        atomic_write_json(marker, summary, indent=1)
+        return summary
+
+
+def load_json(path: str) -> Dict:
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,65 @@
+"""Run profiles of the synthetic benchmark: data sizes, schedules and which rows to run.
+
+The default profile is sized for 2 CPU cores and 30 minutes; ``quick`` is a smoke run of a few
+minutes that exercises every stage (its numbers mean nothing)."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+
+@dataclass(frozen=True)
+class Row:
+    """One adaptation row: a config under configs/synthetic/ and the paper table it mirrors."""
+
+    name: str
+    config: str
+    table: str
+    label: str
+
+
+# The main comparison (paper Tables 1/2/6) and the ablations (Tables 4, 6 and 7 analogues).
+MAIN_ROWS = [Row("unlock", "unlock.yaml", "6", "UNLOCK (OPLL + ADCL)")]
+ABLATION_ROWS = [
+    Row("all_predictions", "all_predictions.yaml", "4", "Pseudo-labels: all predictions"),
+    Row("fixed_threshold", "fixed_threshold.yaml", "4", "Pseudo-labels: fixed threshold"),
+    Row("opll", "opll.yaml", "4/6", "OPLL only (CS thresholds + uncertainty)"),
+    Row("adcl", "adcl.yaml", "6", "ADCL only"),
+    Row("mix_instance", "mix_instance.yaml", "7", "Mixing: instance-based"),
+    Row("mix_amodal", "mix_amodal.yaml", "7", "Mixing: amodal-based"),
+    Row("mix_zero_full", "mix_zero_full.yaml", "7", "Mixing: AoMix-style full zeroing"),
+    Row("mix_random_fill", "mix_random_fill.yaml", "7", "Mixing: random fill"),
+]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    data: Dict
+    source_opts: Tuple[str, ...]
+    adapt_opts: Tuple[str, ...]
+    eval_opts: Tuple[str, ...] = ()
+    num_pictures: int = 3
+    # Expected minutes per stage on 2 CPU cores, for the progress ETA only.
+    minutes: Dict[str, float] = field(default_factory=dict)
+
+
+PROFILES = {
+    "default": Profile(
+        name="default",
+        data=dict(num_source=600, num_target_train=400, num_target_test=100, scale=0.25, gap=0.5),
+        source_opts=("SOLVER.MAX_ITER", "1500"),
+        adapt_opts=("SOLVER.MAX_ITER", "400"),
+        minutes=dict(data=2, source_train=14, source_eval=1, adapt=9, adapt_eval=1, pictures=0.5),
+    ),
+    "quick": Profile(
+        name="quick",
+        data=dict(num_source=16, num_target_train=12, num_target_test=6, scale=0.15, gap=0.5),
+        source_opts=("SOLVER.MAX_ITER", "20", "SOLVER.WARMUP_ITERS", "5"),
+        adapt_opts=("SOLVER.MAX_ITER", "6", "SOLVER.WARMUP_ITERS", "2"),
+        num_pictures=2,
+        minutes=dict(data=0.2, source_train=0.8, source_eval=0.2, adapt=0.8, adapt_eval=0.2),
+    ),
+}
+
+
+def rows_for(ablations: bool) -> List[Row]:
+    return MAIN_ROWS + (ABLATION_ROWS if ablations else [])

@@ -1,0 +1,27 @@
+"""ADCL: amodal-driven object pool and spatial-aware object pasting (paper Sec. 3.3)."""
+
+from .object_pool import (
+    ObjectPool,
+    PoolIndex,
+    PoolObject,
+    build_object_pool,
+    load_object_pool,
+    pool_objects_of_image,
+)
+from .paste import MIX_MODES, PasteResult, paste_objects, paste_region
+from .paste_mapper import ObjectPasteDatasetMapper, default_pool_dir
+
+__all__ = [
+    "ObjectPool",
+    "PoolIndex",
+    "PoolObject",
+    "build_object_pool",
+    "load_object_pool",
+    "pool_objects_of_image",
+    "MIX_MODES",
+    "PasteResult",
+    "paste_objects",
+    "paste_region",
+    "ObjectPasteDatasetMapper",
+    "default_pool_dir",
+]

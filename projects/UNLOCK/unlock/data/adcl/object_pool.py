@@ -1,0 +1,390 @@
+"""The amodal-driven object pool of ADCL (paper Sec. 3.3, Eq. 8; code §5).
+
+Built offline from the source model's raw AMODAL predictions on the target training split:
+
+1. Per-class self-tuning thresholds with the stricter pool parameters (tau'_fix, p') = (0.95, 0.1),
+   the same rule and streaming histogram as OPLL (``unlock.pseudo_labels.thresholds``).
+2. Per image, for each accepted detection: full mask = amodal mask ∩ semantic thing mask (thing
+   revision, code §4.2 step 4), overlap mask = the pixels of it covered by >= 2 accepted (revised)
+   amodal masks of the image (the paper's o_ovp).
+3. Objects whose overlap is at least ``max_overlap_fraction`` of their full area are left out. We
+   follow the paper's appendix ("less than half ... are stored"); the authors' code keeps objects
+   whose overlap is exactly half (``2 * ovp > area`` skips).
+
+On disk (``<dir>/index.json`` + one mask PNG and one RGB PNG per object, all written atomically):
+each object's mask is cropped to its box with values 0 (background), 1 (exclusive pixel) and
+255 (overlap pixel); the RGB PNG holds the source image's pixels under the box, so pasting never
+opens the source image again. Boxes are XYXY in panorama pixels, right/bottom exclusive.
+"""
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from collections import OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+from unlock.classes import THING_TRAIN_IDS
+from unlock.pseudo_labels.thresholds import ScoreHistogram, bins_to_scores, quantize_scores
+from unlock.utils.file_io import atomic_write_image, atomic_write_json, read_json
+from unlock.utils.masks import mask_to_box
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "POOL_FORMAT_VERSION",
+    "OVERLAP_VALUE",
+    "PoolObject",
+    "PoolIndex",
+    "ObjectPool",
+    "build_object_pool",
+    "load_object_pool",
+    "pool_objects_of_image",
+]
+
+POOL_FORMAT_VERSION = 1
+INDEX_FILE = "index.json"
+# Value of overlap (ambiguous) pixels in the stored mask crops, as in the authors' pool PNGs.
+OVERLAP_VALUE = 255
+NUM_THING_CLASSES = len(THING_TRAIN_IDS)
+
+RecordSource = Union[Iterable[Dict], Callable[[], Iterable[Dict]]]
+
+
+@dataclass(frozen=True)
+class PoolObject:
+    """One index entry of the pool.
+
+    Attributes:
+        category_id: contiguous thing id 0..6.
+        score: the amodal detection score.
+        image_id, file_name: source image.
+        image_size: (height, width) of the source panorama.
+        box: (x0, y0, x1, y1) int box of the full mask in panorama pixels, right/bottom exclusive.
+        area, overlap_area: pixel counts of the full mask and of its overlap part.
+        mask_file, pixels_file: file names relative to the pool directory.
+    """
+
+    category_id: int
+    score: float
+    image_id: str
+    file_name: str
+    image_size: Tuple[int, int]
+    box: Tuple[int, int, int, int]
+    area: int
+    overlap_area: int
+    mask_file: str
+    pixels_file: str
+
+
+@dataclass
+class PoolIndex:
+    """Contents of ``index.json``: build parameters, per-class thresholds and the objects."""
+
+    thresholds: Tuple[float, float]
+    class_thresholds: Tuple[float, ...]
+    max_overlap_fraction: float
+    thing_revision: bool
+    num_images: int
+    objects: List[PoolObject]
+    version: int = POOL_FORMAT_VERSION
+
+    def to_json(self) -> Dict:
+        d = asdict(self)
+        d["objects"] = [asdict(o) for o in self.objects]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Dict, path: str) -> "PoolIndex":
+        if not isinstance(d, dict) or d.get("version") != POOL_FORMAT_VERSION:
+            found = d.get("version") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(
+                f"{path}: object pool format version {found!r}, expected {POOL_FORMAT_VERSION}"
+            )
+        try:
+            objects = [
+                PoolObject(**dict(o, image_size=tuple(o["image_size"]), box=tuple(o["box"])))
+                for o in d["objects"]
+            ]
+            return cls(
+                thresholds=tuple(d["thresholds"]),
+                class_thresholds=tuple(d["class_thresholds"]),
+                max_overlap_fraction=float(d["max_overlap_fraction"]),
+                thing_revision=bool(d["thing_revision"]),
+                num_images=int(d["num_images"]),
+                objects=objects,
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: malformed object pool index ({e!r})") from e
+
+
+class ObjectPool:
+    """A loaded pool: its index, its directory, sampling and (cached) loading of objects."""
+
+    def __init__(self, root: str, index: PoolIndex, cache_size: int = 1024):
+        self.root = root
+        self.index = index
+        # A plain LRU dict (not functools.lru_cache) so that the pool pickles into workers.
+        self._cache: "OrderedDict[int, Dict]" = OrderedDict()
+        self._cache_size = cache_size
+
+    def __len__(self) -> int:
+        return len(self.index.objects)
+
+    @property
+    def objects(self) -> List[PoolObject]:
+        return self.index.objects
+
+    def sample(self, rng, k: int) -> List[int]:
+        """Draws ``min(k, len(self))`` distinct object indices uniformly (any image, any class).
+
+        Args:
+            rng: ``np.random`` (so detectron2's per-worker seeding applies), a ``RandomState``
+                or a ``Generator``.
+            k: number of objects wanted.
+        """
+        k = min(int(k), len(self))
+        if k <= 0:
+            return []
+        return [int(i) for i in rng.choice(len(self), size=k, replace=False)]
+
+    def load(self, i: int) -> Dict:
+        """Loads object ``i``: dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
+        ``overlap_mask`` ((h, w) bool crops of the box), ``pixels`` ((h, w, 3) uint8 RGB crop).
+        The arrays are shared with the cache: do not modify them in place."""
+        i = int(i)
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        data = self._load(i)
+        if self._cache_size > 0:
+            self._cache[i] = data
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return data
+
+    def _load(self, i: int) -> Dict:
+        obj = self.index.objects[i]
+        mask_path = os.path.join(self.root, obj.mask_file)
+        pixels_path = os.path.join(self.root, obj.pixels_file)
+        mask = np.asarray(Image.open(mask_path))
+        pixels = np.asarray(Image.open(pixels_path).convert("RGB"))
+        x0, y0, x1, y1 = obj.box
+        if mask.shape != (y1 - y0, x1 - x0):
+            raise ValueError(
+                f"{mask_path}: mask of shape {mask.shape} does not match box {obj.box}"
+            )
+        if pixels.shape[:2] != mask.shape:
+            raise ValueError(f"{pixels_path}: shape {pixels.shape} does not match box {obj.box}")
+        if not np.isin(mask, (0, 1, OVERLAP_VALUE)).all():
+            raise ValueError(f"{mask_path}: values {np.unique(mask)} outside {{0, 1, 255}}")
+        return {
+            "category_id": obj.category_id,
+            "box": obj.box,
+            "image_size": obj.image_size,
+            "full_mask": mask > 0,
+            "overlap_mask": mask == OVERLAP_VALUE,
+            "pixels": pixels,
+        }
+
+
+def load_object_pool(pool_dir: str, cache_size: int = 1024) -> ObjectPool:
+    """Reads ``<pool_dir>/index.json``; errors name the file and the problem."""
+    path = os.path.join(pool_dir, INDEX_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no ADCL object pool index (build it first)")
+    return ObjectPool(pool_dir, PoolIndex.from_json(read_json(path), path), cache_size=cache_size)
+
+
+def _iterate(records: RecordSource) -> Iterable[Dict]:
+    return records() if callable(records) else records
+
+
+def _check_record(rec: Dict) -> Tuple[int, int]:
+    where = f"raw prediction record {rec.get('image_id', '?')!r} ({rec.get('file_name', '?')})"
+    for key in ("image_id", "file_name", "height", "width", "sem_labels", "detections"):
+        if key not in rec:
+            raise KeyError(f"{where}: missing {key!r}")
+    shape = (int(rec["height"]), int(rec["width"]))
+    if rec["sem_labels"].shape != shape:
+        raise ValueError(
+            f"{where}: sem_labels {rec['sem_labels'].shape} != (height, width) {shape}"
+        )
+    for det in rec["detections"]:
+        if not 0 <= int(det["category_id"]) < NUM_THING_CLASSES:
+            raise ValueError(f"{where}: detection category_id {det['category_id']} not in 0..6")
+        if det["amodal_mask"].shape != shape:
+            raise ValueError(f"{where}: amodal mask {det['amodal_mask'].shape} != {shape}")
+    return shape
+
+
+def _default_image_reader(file_name: str) -> np.ndarray:
+    from detectron2.data.detection_utils import read_image
+
+    return read_image(file_name, format="RGB")
+
+
+def pool_objects_of_image(
+    sem_labels: np.ndarray,
+    detections: Sequence[Dict],
+    accept: Sequence[bool],
+    max_overlap_fraction: float = 0.5,
+    thing_revision: bool = True,
+) -> List[Tuple[int, np.ndarray, np.ndarray]]:
+    """The pool objects of one image (pure; step 2-3 of the module docstring).
+
+    Args:
+        sem_labels: (H, W) argmax trainIds of the source model.
+        detections: amodal detections, dicts with ``amodal_mask`` (H, W) bool.
+        accept: per detection, whether its score passes its class threshold.
+        max_overlap_fraction: objects with overlap >= this fraction of their area are left out.
+        thing_revision: intersect amodal masks with the semantic thing mask.
+
+    Returns:
+        List of (detection index, full mask (H, W) bool, overlap mask (H, W) bool).
+    """
+    thing = np.isin(sem_labels, THING_TRAIN_IDS)
+    kept = [i for i, ok in enumerate(accept) if ok]
+    if not kept:
+        return []
+    full = {i: detections[i]["amodal_mask"].astype(bool) for i in kept}
+    if thing_revision:
+        full = {i: m & thing for i, m in full.items()}
+    coverage = np.zeros(sem_labels.shape, dtype=np.int32)
+    for m in full.values():
+        coverage += m
+    out = []
+    for i in kept:
+        area = int(full[i].sum())
+        if area == 0:
+            continue
+        overlap = full[i] & (coverage >= 2)
+        if overlap.sum() >= max_overlap_fraction * area:
+            continue
+        out.append((i, full[i], overlap))
+    return out
+
+
+def build_object_pool(
+    records: RecordSource,
+    output_dir: str,
+    *,
+    thresholds: Tuple[float, float] = (0.95, 0.1),
+    max_overlap_fraction: float = 0.5,
+    thing_revision: bool = True,
+    image_reader: Optional[Callable[[str], np.ndarray]] = None,
+    num_bins: int = 10001,
+    score_records: Optional[RecordSource] = None,
+) -> PoolIndex:
+    """Builds the pool from raw source-model predictions, streaming over the records twice.
+
+    Pass 1 fills per-class score histograms of the amodal detections; pass 2 filters, crops and
+    writes the objects. Memory holds one record at a time, so ``records`` must be re-iterable
+    (e.g. a list) or a zero-argument callable returning a fresh iterable.
+
+    Args:
+        records: raw prediction records ``{image_id, file_name, height, width, sem_labels (H, W)
+            uint8 trainIds, sem_conf, detections: [{category_id 0..6, score, mask, amodal_mask
+            (H, W) bool}]}``. Only ``amodal_mask`` is used.
+        output_dir: pool directory; ``index.json`` is written last.
+        thresholds: (tau'_fix, p') of the self-tuning rule (paper Sec. 4.1: 0.95, 0.1).
+        max_overlap_fraction: see :func:`pool_objects_of_image`.
+        thing_revision: revise amodal masks with the semantic thing mask.
+        image_reader: ``file_name -> (H, W, 3) uint8 RGB``; default detectron2 ``read_image``.
+        num_bins: score quantisation of the histograms (OPLL's ``SCORE_BINS``).
+        score_records: optional cheaper source for pass 1 with the same images, whose records
+            only need ``detections: [{category_id, score}]`` (e.g. the raw JSON headers, masks
+            left encoded); default ``records``.
+
+    Returns:
+        The written :class:`PoolIndex`.
+    """
+    if not callable(records) and iter(records) is records:
+        raise TypeError("records is a one-shot iterator; pass a list or a callable (two passes)")
+    reader = image_reader or _default_image_reader
+    tau_fix, p = thresholds
+
+    hist = ScoreHistogram(NUM_THING_CLASSES, num_bins)
+    for rec in _iterate(score_records if score_records is not None else records):
+        dets = rec["detections"]
+        if dets:
+            hist.add(
+                np.array([d["category_id"] for d in dets]), np.array([d["score"] for d in dets])
+            )
+    thr_bins = hist.thresholds(tau_fix, p)
+    class_thresholds = bins_to_scores(thr_bins, num_bins)
+    logger.info("ADCL pool class thresholds: %s", class_thresholds)
+
+    os.makedirs(output_dir, exist_ok=True)
+    objects: List[PoolObject] = []
+    num_images = 0
+    for rec in _iterate(records):
+        num_images += 1
+        shape = _check_record(rec)
+        dets = rec["detections"]
+        accept = [
+            int(quantize_scores(d["score"], num_bins)) >= thr_bins[int(d["category_id"])]
+            for d in dets
+        ]
+        found = pool_objects_of_image(
+            rec["sem_labels"], dets, accept, max_overlap_fraction, thing_revision
+        )
+        if not found:
+            continue
+        image = reader(rec["file_name"])
+        if image.shape[:2] != shape:
+            raise ValueError(
+                f"{rec['file_name']}: image size {image.shape[:2]} differs from the raw "
+                f"prediction size {shape} of image {rec['image_id']!r}"
+            )
+        for i, full, overlap in found:
+            objects.append(
+                _write_object(output_dir, len(objects), rec, dets[i], full, overlap, image)
+            )
+        if num_images % 100 == 0:
+            logger.info("ADCL pool: %d images, %d objects", num_images, len(objects))
+
+    index = PoolIndex(
+        thresholds=(float(tau_fix), float(p)),
+        class_thresholds=tuple(class_thresholds),
+        max_overlap_fraction=float(max_overlap_fraction),
+        thing_revision=bool(thing_revision),
+        num_images=num_images,
+        objects=objects,
+    )
+    atomic_write_json(os.path.join(output_dir, INDEX_FILE), index.to_json())
+    logger.info("ADCL pool: %d objects from %d images in %s", len(objects), num_images, output_dir)
+    return index
+
+
+def _write_object(
+    output_dir: str,
+    n: int,
+    rec: Dict,
+    det: Dict,
+    full: np.ndarray,
+    overlap: np.ndarray,
+    image: np.ndarray,
+) -> PoolObject:
+    x0, y0, x1, y1 = (int(v) for v in mask_to_box(full))
+    crop = full[y0:y1, x0:x1].astype(np.uint8)
+    crop[overlap[y0:y1, x0:x1]] = OVERLAP_VALUE
+    mask_file, pixels_file = f"{n:07d}_mask.png", f"{n:07d}_rgb.png"
+    atomic_write_image(os.path.join(output_dir, mask_file), crop)
+    atomic_write_image(
+        os.path.join(output_dir, pixels_file), np.ascontiguousarray(image[y0:y1, x0:x1, :3])
+    )
+    return PoolObject(
+        category_id=int(det["category_id"]),
+        score=float(det["score"]),
+        image_id=str(rec["image_id"]),
+        file_name=str(rec["file_name"]),
+        image_size=(int(rec["height"]), int(rec["width"])),
+        box=(x0, y0, x1, y1),
+        area=int(full.sum()),
+        overlap_area=int(overlap.sum()),
+        mask_file=mask_file,
+        pixels_file=pixels_file,
+    )

@@ -1,0 +1,235 @@
+"""``ObjectPasteDatasetMapper``: the amodal mapper plus ADCL's spatial-aware object pasting.
+
+After the host sample is resized, cropped and flipped (``AmodalDatasetMapper._augment``), up to
+R pool objects are pasted into it (paper Sec. 3.3, Eq. 9-10) before the Instances are built.
+
+Spatial-aware placement (paper Sec. 3.3, "respecting panoramic layouts"): each candidate is put on
+a canvas of the host's original size at ITS OWN panorama coordinates and sent through the host's
+own ``TransformList``, so it lands where it would have been had it been in the host panorama;
+candidates outside the host crop window are skipped. The authors' code crops the candidate with
+the host's crop box but ignores the host's horizontal flip (code §11.12), which mirrors the host
+but not the pasted object; applying the same transforms fixes that. With ``spatial_aware=False``
+(the baseline) a candidate is placed at a uniformly random position of the augmented host image
+at its stored pixel scale, without resizing or flipping.
+"""
+
+import logging
+import os
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+from detectron2.config import configurable
+from detectron2.data import transforms as T
+
+from unlock.classes import IGNORE_LABEL
+
+from ..dataset_mapper import AmodalDatasetMapper
+from .object_pool import OVERLAP_VALUE, ObjectPool, load_object_pool
+from .paste import MIX_MODES, paste_objects
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ObjectPasteDatasetMapper", "default_pool_dir"]
+
+
+def default_pool_dir(cfg) -> str:
+    """cfg.UNLOCK.ADCL.POOL_DIR, else ``<pseudo-label dir>/pool`` (design.md storage layout)."""
+    if cfg.UNLOCK.ADCL.POOL_DIR:
+        return cfg.UNLOCK.ADCL.POOL_DIR
+    from unlock.pseudo_labels.generator import pseudo_label_root  # avoids an import cycle
+
+    return os.path.join(pseudo_label_root(cfg), "pool")
+
+
+def _without_identity_resizes(transforms: T.TransformList) -> T.TransformList:
+    """Drops resizes to the same size: ResizeShortestEdge on a BlendPASS panorama is an identity,
+    and skipping it avoids interpolating a full-size canvas per candidate."""
+    kept = [
+        t
+        for t in transforms.transforms
+        if not (isinstance(t, T.ResizeTransform) and (t.h, t.w) == (t.new_h, t.new_w))
+    ]
+    return T.TransformList(kept)
+
+
+class ObjectPasteDatasetMapper(AmodalDatasetMapper):
+    """``AmodalDatasetMapper`` that pastes ADCL pool objects into training samples.
+
+    Inference behaves exactly like the parent. Randomness uses ``np.random`` so detectron2's
+    per-worker seeding applies.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        pool: Optional[ObjectPool],
+        num_objects: int = 10,
+        candidates_per_object: int = 10,
+        max_area_fraction: float = 0.125,
+        min_visible_pixels: int = 25,
+        mix_mode: str = "amodal_zero_overlap",
+        spatial_aware: bool = True,
+        paste_prob: float = 1.0,
+        **kwargs,
+    ):
+        """
+        Args:
+            pool: the object pool; None or empty = no pasting.
+            num_objects: R, the most objects pasted per sample (paper: 10).
+            candidates_per_object: R * this many candidates are drawn per sample (authors: 10).
+            max_area_fraction, min_visible_pixels, mix_mode: see ``paste.paste_objects``.
+            spatial_aware: paste at the object's own panorama position (see module docstring).
+            paste_prob: probability that a training sample is pasted into.
+            kwargs: arguments of ``AmodalDatasetMapper``.
+        """
+        super().__init__(**kwargs)
+        if mix_mode not in MIX_MODES:
+            raise ValueError(f"UNLOCK.ADCL.MIX_MODE {mix_mode!r} is not one of {MIX_MODES}")
+        if self.image_format not in ("BGR", "RGB"):
+            raise ValueError(f"ADCL pasting needs INPUT.FORMAT BGR or RGB, got {self.image_format}")
+        self.pool = pool
+        self.num_objects = int(num_objects)
+        self.candidates_per_object = int(candidates_per_object)
+        self.max_area_fraction = float(max_area_fraction)
+        self.min_visible_pixels = int(min_visible_pixels)
+        self.mix_mode = mix_mode
+        self.spatial_aware = bool(spatial_aware)
+        self.paste_prob = float(paste_prob)
+        if self.is_train:
+            logger.info(
+                f"[ObjectPasteDatasetMapper] pool of {len(pool) if pool else 0} objects, R="
+                f"{self.num_objects}, mode={mix_mode}, spatial_aware={self.spatial_aware}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> Dict:
+        ret = super().from_config(cfg, is_train)
+        adcl = cfg.UNLOCK.ADCL
+        ret.update(
+            pool=load_object_pool(default_pool_dir(cfg)) if is_train else None,
+            num_objects=adcl.NUM_OBJECTS,
+            candidates_per_object=adcl.CANDIDATES_PER_OBJECT,
+            max_area_fraction=adcl.MAX_AREA_FRACTION,
+            min_visible_pixels=adcl.MIN_VISIBLE_PIXELS,
+            mix_mode=adcl.MIX_MODE,
+            spatial_aware=adcl.SPATIAL_AWARE,
+            paste_prob=adcl.PROB,
+        )
+        return ret
+
+    def _post_augment(self, dataset_dict, image, sem_seg, objects, ignore_maps, transforms):
+        """Pastes pool objects (training only); see the module docstring."""
+        if not self.is_train or not self.pool or self.num_objects <= 0:
+            return image, sem_seg, objects, ignore_maps
+        if self.paste_prob < 1.0 and np.random.rand() >= self.paste_prob:
+            return image, sem_seg, objects, ignore_maps
+        indices = self.pool.sample(np.random, self.num_objects * self.candidates_per_object)
+        if sem_seg is None:
+            sem_seg = np.full(image.shape[:2], IGNORE_LABEL, dtype=np.uint8)
+        orig_hw = (int(dataset_dict["height"]), int(dataset_dict["width"]))
+        result = paste_objects(
+            image,
+            sem_seg,
+            objects,
+            self._candidates(indices, orig_hw, image.shape[:2], transforms),
+            self.mix_mode,
+            rng=np.random,
+            min_visible_pixels=self.min_visible_pixels,
+            max_area_fraction=self.max_area_fraction,
+            max_objects=self.num_objects,
+            ignore_maps=ignore_maps,
+        )
+        dataset_dict["num_pasted"] = result.num_pasted
+        return result.image, result.sem_seg, result.objects, result.ignore_maps
+
+    # ------------------------------------------------------------------------- placement
+    def _candidates(
+        self,
+        indices: List[int],
+        orig_hw: Tuple[int, int],
+        out_hw: Tuple[int, int],
+        transforms: T.TransformList,
+    ) -> Iterator[Dict]:
+        """Lazily yields candidates in the host frame (paste_objects stops after R accepted)."""
+        transforms = _without_identity_resizes(transforms)
+        for i in indices:
+            obj = self.pool.load(i)
+            if self.spatial_aware:
+                placed = self._place_spatial(obj, orig_hw, out_hw, transforms)
+            else:
+                placed = self._place_random(obj, out_hw)
+            if placed is None:
+                continue
+            full, overlap, pixels = placed
+            if self.image_format == "BGR":
+                pixels = pixels[..., ::-1]
+            yield {
+                "category_id": obj["category_id"],
+                "full_mask": full,
+                "overlap_mask": overlap,
+                "pixels": pixels,
+            }
+
+    @staticmethod
+    def _place_spatial(obj, orig_hw, out_hw, transforms):
+        """Canvas of the host's original size with the object at its panorama box, then the
+        host's transforms. A pool built on panoramas of another size is rescaled to the host's
+        size first (same relative position). Returns None when nothing lands in the frame."""
+        label, pixels, box = _label_crop(obj), obj["pixels"], obj["box"]
+        if tuple(obj["image_size"]) != tuple(orig_hw):
+            label, pixels, box = _rescale(label, pixels, box, obj["image_size"], orig_hw)
+            if label is None:
+                return None
+        x0, y0, x1, y1 = box
+        try:
+            tb = transforms.apply_box(np.array([[x0, y0, x1, y1]], dtype=np.float64))[0]
+            if tb[2] <= 0 or tb[3] <= 0 or tb[0] >= out_hw[1] or tb[1] >= out_hw[0]:
+                return None  # outside the host crop window
+        except NotImplementedError:
+            pass
+        canvas = np.zeros(orig_hw, dtype=np.uint8)
+        canvas[y0:y1, x0:x1] = label
+        canvas = transforms.apply_segmentation(canvas)
+        if canvas.shape != tuple(out_hw):
+            raise ValueError(
+                f"host transforms map {orig_hw} to {canvas.shape}, expected the image size {out_hw}"
+            )
+        full = canvas > 0
+        if not full.any():
+            return None
+        image = np.zeros(orig_hw + (3,), dtype=np.uint8)
+        image[y0:y1, x0:x1] = pixels
+        return full, canvas == OVERLAP_VALUE, transforms.apply_image(image)
+
+    @staticmethod
+    def _place_random(obj, out_hw):
+        """Uniform top-left so that the object fits (clipped when it is larger than the frame)."""
+        label, pixels = _label_crop(obj), obj["pixels"]
+        h, w = label.shape
+        y = np.random.randint(max(out_hw[0] - h, 0) + 1)
+        x = np.random.randint(max(out_hw[1] - w, 0) + 1)
+        hh, ww = min(h, out_hw[0] - y), min(w, out_hw[1] - x)
+        canvas = np.zeros(out_hw, dtype=np.uint8)
+        canvas[y : y + hh, x : x + ww] = label[:hh, :ww]
+        image = np.zeros(tuple(out_hw) + (3,), dtype=np.uint8)
+        image[y : y + hh, x : x + ww] = pixels[:hh, :ww]
+        return canvas > 0, canvas == OVERLAP_VALUE, image
+
+
+def _label_crop(obj: Dict) -> np.ndarray:
+    """The stored {0, 1, 255} crop rebuilt from the loaded bool masks."""
+    label = obj["full_mask"].astype(np.uint8)
+    label[obj["overlap_mask"]] = OVERLAP_VALUE
+    return label
+
+
+def _rescale(label, pixels, box, src_hw, dst_hw):
+    sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]
+    x0, y0 = int(round(box[0] * sx)), int(round(box[1] * sy))
+    x1 = min(int(round(box[2] * sx)), dst_hw[1])
+    y1 = min(int(round(box[3] * sy)), dst_hw[0])
+    if x1 <= x0 or y1 <= y0:
+        return None, None, None
+    resize = T.ResizeTransform(label.shape[0], label.shape[1], y1 - y0, x1 - x0)
+    return resize.apply_segmentation(label), resize.apply_image(pixels), (x0, y0, x1, y1)

@@ -1,0 +1,197 @@
+"""Generation of the three synthetic splits: seeding, multiprocessing, progress, resume, manifest.
+
+Each image's randomness comes from ``np.random.default_rng([seed, split code, index])`` only, so
+the output is byte-identical whatever the number of workers or the order they finish in.
+"""
+
+import logging
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict
+from typing import Dict, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from unlock.utils.file_io import atomic_write_json, read_json
+
+from .cameras import EquirectCamera, PinholeCamera
+from .domain import GapKnobs, make_domain
+from .render import render_scene
+from .scene import sample_scene
+from .writers import image_files, json_files, write_example, write_split_jsons
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "SPLITS",
+    "stem_of",
+    "render_example",
+    "generate_synthetic_benchmark",
+    "default_root",
+]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+# split name -> (RNG stream code, domain, stem prefix). Stems have no "_" (fmt Q12).
+SPLITS = {
+    "source_train": (0, "source", "src"),
+    "target_train": (1, "target", "pano"),
+    "target_test": (2, "target", "syn"),
+}
+MANIFEST = "synthetic_manifest.json"
+
+
+def default_root() -> str:
+    """$DETECTRON2_DATASETS/unlock_synthetic, DETECTRON2_DATASETS defaulting to ./datasets."""
+    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "unlock_synthetic")
+
+
+def stem_of(split: str, index: int, count: int) -> str:
+    digits = max(5, len(str(max(count - 1, 0))))
+    return f"{SPLITS[split][2]}{index:0{digits}d}"
+
+
+def render_example(
+    seed: int,
+    split: str,
+    index: int,
+    scale: float = 0.25,
+    gap: float = 0.5,
+    knobs: GapKnobs = GapKnobs(),
+    min_area: int = 8,
+) -> Dict:
+    """Samples and renders image ``index`` of ``split`` (see render.render_scene for the output)."""
+    code, domain_name, _ = SPLITS[split]
+    rng = np.random.default_rng([int(seed), code, int(index)])
+    domain = make_domain(domain_name, gap, knobs)
+    height = domain.cam_height + rng.normal(0.0, domain.cam_height_jitter)
+    if domain.projection == "pinhole":
+        camera = PinholeCamera.kitti360(scale, cam_height=height, yaw=rng.normal(0.0, 0.03))
+    else:
+        camera = EquirectCamera.blendpass(
+            scale, cam_height=height, yaw=rng.uniform(-math.pi, math.pi)
+        )
+    return render_scene(sample_scene(rng, domain), camera, min_area=min_area)
+
+
+def _work(task) -> Dict:
+    root, split, index, count, p = task
+    out = render_example(
+        p["seed"], split, index, p["scale"], p["gap"], GapKnobs(**p["knobs"]), p["min_area"]
+    )
+    return write_example(root, split, stem_of(split, index, count), index, out, p["asd_native"])
+
+
+def _split_params(split: str, count: int, params: Dict) -> Dict:
+    p = dict(params, count=count, version=GENERATOR_VERSION)
+    if split != "source_train":
+        p.pop("asd_native")
+    return p
+
+
+def _is_complete(root: str, split: str, count: int, params: Dict, manifest: Dict) -> bool:
+    entry = manifest.get("splits", {}).get(split)
+    if not entry or entry.get("params") != _split_params(split, count, params):
+        return False
+    files = json_files(root, split)
+    for i in range(count):
+        files += image_files(root, split, stem_of(split, i, count), i, params["asd_native"])
+    return all(os.path.isfile(f) for f in files)
+
+
+def generate_synthetic_benchmark(
+    root: Optional[str] = None,
+    *,
+    seed: int = 0,
+    num_source: int = 600,
+    num_target_train: int = 400,
+    num_target_test: int = 100,
+    scale: float = 0.25,
+    gap: float = 0.5,
+    workers: Optional[int] = None,
+    asd_native: bool = False,
+    force: bool = False,
+    knobs: Optional[GapKnobs] = None,
+    min_area: int = 8,
+    progress: bool = True,
+) -> Dict:
+    """Generates (or resumes) the synthetic KITTI-360-APS-like -> BlendPASS-like benchmark.
+
+    Args:
+        root: output root (default: see default_root). seed: global seed.
+        num_source / num_target_train / num_target_test: split sizes.
+        scale: image scale w.r.t. 1408x376 (source) and 2048x400 (target).
+        gap: domain-gap strength in [0, 1]; knobs: per-factor multipliers (domain.GapKnobs).
+        workers: processes (None = all CPUs, <= 1 = in this process).
+        asd_native: also write the source split in the AmodalSynthDrive native layout.
+        force: regenerate splits even when complete. min_area: smallest visible thing area (px).
+        progress: show tqdm bars.
+    Returns:
+        summary dict: root, seconds, and per split {count, generated|skipped, things, occluded}.
+    """
+    root = os.path.abspath(root or default_root())
+    knobs = knobs or GapKnobs()
+    params = {
+        "seed": int(seed),
+        "scale": float(scale),
+        "gap": float(gap),
+        "knobs": asdict(knobs),
+        "min_area": int(min_area),
+        "asd_native": bool(asd_native),
+    }
+    counts = {
+        "source_train": num_source,
+        "target_train": num_target_train,
+        "target_test": num_target_test,
+    }
+    for name, n in counts.items():
+        if n < 0:
+            raise ValueError(f"{name}: number of images must be >= 0, got {n}")
+    if not 0.0 <= gap <= 1.0:
+        raise ValueError(f"gap must lie in [0, 1], got {gap}")
+    manifest_path = os.path.join(root, MANIFEST)
+    manifest = read_json(manifest_path) if os.path.isfile(manifest_path) else {}
+    if manifest.get("generator_version") != GENERATOR_VERSION:
+        manifest = {}
+    manifest.update(
+        {
+            "generator_version": GENERATOR_VERSION,
+            **params,
+            "domains": {d: make_domain(d, gap, knobs).to_dict() for d in ("source", "target")},
+        }
+    )
+    manifest.setdefault("splits", {})
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    summary = {"root": root, "splits": {}}
+    t0 = time.perf_counter()
+    for split, count in counts.items():
+        if not force and _is_complete(root, split, count, params, manifest):
+            logger.info("%s: %d images already complete, skipped", split, count)
+            summary["splits"][split] = dict(manifest["splits"][split]["stats"], skipped=True)
+            continue
+        manifest["splits"].pop(split, None)
+        tasks = [(root, split, i, count, params) for i in range(count)]
+        bar = dict(total=count, desc=split, disable=not progress, unit="img")
+        if workers > 1 and count > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ctx.Pool(min(workers, count)) as pool:
+                records = list(tqdm(pool.imap(_work, tasks, chunksize=4), **bar))
+        else:
+            records = list(tqdm(map(_work, tasks), **bar))
+        write_split_jsons(root, split, records)
+        stats = {
+            "count": count,
+            "things": sum(r["stats"]["things"] for r in records),
+            "occluded": sum(r["stats"]["occluded"] for r in records),
+        }
+        # The split entry is written only once all its files exist: an interrupted run resumes.
+        manifest["splits"][split] = {"params": _split_params(split, count, params), "stats": stats}
+        atomic_write_json(manifest_path, manifest, indent=2)
+        summary["splits"][split] = dict(stats, skipped=False)
+        logger.info("%s: wrote %d images (%d things)", split, count, stats["things"])
+    atomic_write_json(manifest_path, manifest, indent=2)
+    summary["seconds"] = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,92 @@
+"""The authors' undocumented training extras (reference note §7.2, §7.5), off by default.
+
+* ``ParameterAnchor``: adds ``loss_anchor = ANCHOR_WEIGHT * sum_t mean((θ_t - θ_t^src)^2)`` over
+  the model's trainable parameter tensors θ_t, with θ^src the frozen source weights (note §7.2:
+  the authors use weight 10, a sum over tensors of per-tensor MSE, parameters only, no buffers).
+  It is a forward hook on the model, so ``SimpleTrainer.run_step`` sums it with the other losses
+  and the checkpoint's state dict is unchanged.
+* ``lr_factor``: per-module learning-rate multipliers (sem_seg_head, FPN, RPN/ROI heads,
+  bottom-up backbone), the authors' decode_head x1e4, neck x10, heads x0.1, backbone x1.
+* The EMA-teacher ClassMix branch (note §7.3) is NOT implemented: a non-zero
+  ``CLASSMIX_WEIGHT`` raises instead of being silently ignored.
+"""
+
+import copy
+import logging
+from typing import Dict, Sequence
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+def check_extras(cfg) -> None:
+    """Raises for extras that are configured but not implemented."""
+    if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT != 0:
+        raise NotImplementedError(
+            "UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT != 0: the authors' EMA-teacher ClassMix semantic "
+            "self-training branch is not implemented in detectron2-unlock (docs/method.md); set it "
+            "to 0."
+        )
+    if len(cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS) != 4:
+        raise ValueError(
+            "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS needs 4 values (sem, FPN, heads, backbone)"
+        )
+
+
+class ParameterAnchor:
+    """Forward hook adding the L2 anchor to the source weights to the training loss dict."""
+
+    def __init__(self, source_params: Dict[str, torch.Tensor], weight: float):
+        self.source = source_params
+        self.weight = float(weight)
+
+    @classmethod
+    def attach(cls, model: nn.Module, weights_path: str, weight: float) -> "ParameterAnchor":
+        """Loads ``weights_path`` into a frozen copy of ``model`` and hooks the anchor onto it."""
+        if not weights_path:
+            raise ValueError("UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT > 0 needs the source MODEL.WEIGHTS")
+        source = copy.deepcopy(model)
+        DetectionCheckpointer(source).load(weights_path)
+        params = {n: p.detach().clone() for n, p in source.named_parameters() if p.requires_grad}
+        del source
+        anchor = cls(params, weight)
+        model.register_forward_hook(anchor)
+        logger.info(f"L2 anchor to {weights_path} with weight {weight} on {len(params)} tensors")
+        return anchor
+
+    def loss(self, model: nn.Module) -> torch.Tensor:
+        terms = [
+            ((p - self.source[n].to(p.device)) ** 2).mean()
+            for n, p in model.named_parameters()
+            if p.requires_grad and n in self.source
+        ]
+        return self.weight * torch.stack(terms).sum()
+
+    def __call__(self, module: nn.Module, inputs, output):
+        if not module.training or not isinstance(output, dict):
+            return output
+        output = dict(output)
+        output["loss_anchor"] = self.loss(module)
+        return output
+
+
+def lr_factor(name: str, multipliers: Sequence[float]) -> float:
+    """Learning-rate multiplier of parameter ``name`` of an AmodalPanopticFPN.
+
+    Args:
+        name: full parameter name, e.g. "backbone.fpn_lateral2.weight".
+        multipliers: (sem_seg_head, FPN, RPN/ROI heads, bottom-up backbone).
+    """
+    sem, fpn, heads, bottom_up = multipliers
+    if name.startswith("sem_seg_head."):
+        return sem
+    if name.startswith("backbone.bottom_up."):
+        return bottom_up
+    if name.startswith("backbone."):
+        return fpn
+    if name.startswith(("proposal_generator.", "roi_heads.")):
+        return heads
+    return 1.0

@@ -1,0 +1,19 @@
+"""Evaluators of the five OASS metrics (mIoU, PQ, APQ, AP, AAP) under the "oass" (reference, quirks
+included) and "strict" protocols; see docs/evaluation.md."""
+from .amodal_panoptic import UnlockAmodalPanopticEvaluator, amodal_pq_image
+from .build import UnlockEvaluators, build_unlock_evaluator
+from .export import (
+    PredictionExporter,
+    coco_instance_results,
+    export_cityscapes_instances,
+    export_panoptic,
+)
+from .ground_truth import ImageGroundTruth, build_ground_truth, load_ground_truth
+from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
+from .instance_ap import APAccumulator, compute_ap
+from .panoptic import UnlockPanopticEvaluator, visible_pq_image
+from .pq_core import PQStat, match_segments, summarize_pq
+from .report import five_numbers, log_report
+from .semantic import UnlockSemSegEvaluator, confusion_matrix, semantic_metrics
+
+__all__ = [k for k in globals() if not k.startswith("_")]

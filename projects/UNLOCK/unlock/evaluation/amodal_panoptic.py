@@ -1,0 +1,168 @@
+"""APQ evaluator as implemented in OASS/UNLOCK (fmt §3.3): layered PQ over overlapping segments.
+
+GT layers: layer 0 = the semantic GT with thing pixels left out (void 255 stays VOID), one stuff
+segment per present class; one layer per surviving amodal instance (fmt §1.6).
+Prediction layers (from ``outputs["amodal_panoptic_seg"]``): layer 0 = ``stuff_seg`` with the pixels
+of kept amodal things left out; one layer per thing mask. Intersections are summed over every
+(GT layer, prediction layer) pair; the matching is :func:`pq_core.match_segments`.
+
+oass: layer-0 void joins road (Q2), matches need not be one-to-one (Q5).
+strict: layer-0 void is no segment, matching is one-to-one (greedy by IoU).
+"""
+import logging
+from collections import OrderedDict
+from typing import Dict, Sequence
+
+import numpy as np
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from unlock.classes import IGNORE_LABEL, NUM_CLASSES, STUFF_TRAIN_IDS, THING_TRAIN_IDS
+
+from .ground_truth import ImageGroundTruth, clear_cache, load_ground_truth
+from .overlap import label_counts_in_masks, mask_boxes, pair_counts, pairwise_mask_intersections
+from .panoptic import _to_numpy, fold_pred_void, pq_results
+from .pq_core import PQStat, match_segments
+
+__all__ = ["UnlockAmodalPanopticEvaluator", "amodal_pq_image"]
+
+logger = logging.getLogger(__name__)
+
+_FIRST_THING = THING_TRAIN_IDS[0]
+_N_STUFF = len(STUFF_TRAIN_IDS)
+
+
+def _union(masks: np.ndarray, boxes: np.ndarray, shape) -> np.ndarray:
+    covered = np.zeros(shape, dtype=bool)
+    for m, (y0, y1, x0, x1) in zip(masks, boxes):
+        covered[y0:y1, x0:x1] |= m[y0:y1, x0:x1]
+    return covered
+
+
+def amodal_pq_image(
+    gt: ImageGroundTruth,
+    stuff_seg: np.ndarray,
+    thing_masks: np.ndarray,
+    thing_cats: np.ndarray,
+    protocols: Sequence[str],
+) -> Dict[str, PQStat]:
+    """APQ statistics of one image for each protocol.
+
+    Args:
+        gt: image ground truth.
+        stuff_seg: (H, W) stuff trainIds, 255 where void or thing.
+        thing_masks: (K, H, W) bool amodal masks; thing_cats: (K,) detector ids 0..6.
+    """
+    h, w = gt.semantic.shape
+    # GT layer 0: stuff slots 0..10, void slot 11, thing pixels excluded (-1).
+    lut = np.full(256, -1, dtype=np.int64)
+    lut[STUFF_TRAIN_IDS] = np.arange(_N_STUFF)
+    lut[IGNORE_LABEL] = _N_STUFF
+    gt0 = lut[gt.semantic]
+    gt0_area = np.bincount(gt0[gt0 >= 0], minlength=_N_STUFF + 1)
+    gt_stuff = np.nonzero(gt0_area[:_N_STUFF] > 0)[0]
+
+    keep = thing_masks.any(axis=(1, 2)) if len(thing_masks) else []
+    p_masks = thing_masks[np.asarray(keep, dtype=bool)] if len(thing_masks) else thing_masks
+    p_cats = np.asarray(thing_cats, dtype=np.int64)[np.asarray(keep, dtype=bool)] + _FIRST_THING
+    p_boxes = mask_boxes(p_masks)
+    covered = _union(p_masks, p_boxes, (h, w))
+
+    # Prediction layer 0: stuff slots 0..10, void slot 11, kept-thing pixels excluded.
+    stuff_seg = np.asarray(stuff_seg, dtype=np.int64)
+    bad = (stuff_seg != IGNORE_LABEL) & ((stuff_seg < 0) | (stuff_seg >= _N_STUFF))
+    if bad.any():
+        logger.warning("stuff_seg holds non-stuff labels %s; treated as void", np.unique(stuff_seg[bad]))
+    plut_in = np.where(bad, IGNORE_LABEL, stuff_seg)
+    p0 = np.where(plut_in == IGNORE_LABEL, _N_STUFF, plut_in)
+    p0[covered] = -1
+
+    g_masks, g_boxes = gt.amodal_masks, mask_boxes(gt.amodal_masks)
+    n_g0, n_gt, n_p0, n_pt = _N_STUFF + 1, len(g_masks), _N_STUFF + 1, len(p_masks)
+    inter = np.zeros((n_g0 + n_gt, n_p0 + n_pt), dtype=np.int64)
+    inter[:n_g0, :n_p0] = pair_counts(gt0, p0, n_g0, n_p0)
+    inter[:n_g0, n_p0:] = label_counts_in_masks(gt0, n_g0, p_masks, p_boxes).T
+    inter[n_g0:, :n_p0] = label_counts_in_masks(p0, n_p0, g_masks, g_boxes)
+    inter[n_g0:, n_p0:] = pairwise_mask_intersections(g_masks, g_boxes, p_masks, p_boxes)
+
+    # Put the prediction void column last, as fold_pred_void expects.
+    p0_area = np.bincount(p0[p0 >= 0], minlength=n_p0)
+    cols = np.r_[np.arange(_N_STUFF), n_p0 + np.arange(n_pt), _N_STUFF]
+    inter = inter[:, cols]
+    pred_area_all = np.r_[p0_area[:_N_STUFF], p_masks.sum(axis=(1, 2)), p0_area[-1]]
+    pred_cat = np.r_[np.arange(_N_STUFF), p_cats].astype(np.int64)
+
+    rows = np.r_[gt_stuff, n_g0 + np.arange(n_gt)]
+    gt_area = np.r_[gt0_area[gt_stuff], g_masks.sum(axis=(1, 2))]
+    gt_cat = np.r_[gt_stuff, gt.amodal_cats].astype(np.int64)
+    out = {}
+    for protocol in protocols:
+        inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
+        stat = PQStat(NUM_CLASSES)
+        match_segments(
+            stat,
+            inter_p[rows],
+            gt_area,
+            gt_cat,
+            np.zeros(len(rows), dtype=bool),
+            pred_area,
+            cats,
+            inter_p[_N_STUFF],  # VOID only exists in GT layer 0
+            one_to_one=protocol != "oass",
+            crowd_mode="all",
+        )
+        out[protocol] = stat
+    return out
+
+
+class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
+    """APQ / ASQ / ARQ (All, Things, Stuff, per class) of ``outputs["amodal_panoptic_seg"]``."""
+
+    def __init__(
+        self,
+        dataset_name: str,
+        class_names: Sequence[str],
+        protocols: Sequence[str] = ("oass", "strict"),
+    ):
+        self._dataset_name = dataset_name
+        self._class_names = list(class_names)
+        self._protocols = list(protocols)
+        self.reset()
+
+    def reset(self) -> None:
+        clear_cache()
+        self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            gt = load_ground_truth(inp)
+            amodal = out["amodal_panoptic_seg"]
+            stuff_seg = _to_numpy(amodal["stuff_seg"])
+            masks = _to_numpy(amodal["thing_masks"]).astype(bool, copy=False)
+            if masks.ndim != 3 or len(masks) != len(amodal["segments_info"]):
+                raise ValueError(
+                    f"{inp.get('file_name')}: thing_masks {masks.shape} do not match "
+                    f"{len(amodal['segments_info'])} segments_info entries"
+                )
+            if stuff_seg.shape != gt.semantic.shape:
+                raise ValueError(f"{inp.get('file_name')}: stuff_seg {stuff_seg.shape} vs GT {gt.semantic.shape}")
+            if len(masks) == 0:
+                masks = np.zeros((0,) + stuff_seg.shape, dtype=bool)
+            cats = np.array([s["category_id"] for s in amodal["segments_info"]], dtype=np.int64)
+            for p, stat in amodal_pq_image(gt, stuff_seg, masks, cats, self._protocols).items():
+                self._stats[p] += stat
+
+    def evaluate(self):
+        gathered = comm.gather(self._stats, dst=0)
+        if not comm.is_main_process():
+            return None
+        res = OrderedDict()
+        for p in self._protocols:
+            total = PQStat(NUM_CLASSES)
+            for stats in gathered:
+                total += stats[p]
+            sfx = "" if p == "oass" else f"_{p}"
+            res.update(
+                pq_results(total, self._class_names, ("APQ", "ASQ", "ARQ"), sfx, p == self._protocols[0])
+            )
+        return OrderedDict(amodal_panoptic_seg=res)

@@ -1,0 +1,85 @@
+"""``build_unlock_evaluator``: the evaluators of a labelled split, chosen from cfg and metadata."""
+import logging
+import os
+from collections import OrderedDict
+from typing import List, Optional
+
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
+from detectron2.utils import comm
+
+from .amodal_panoptic import UnlockAmodalPanopticEvaluator
+from .export import PredictionExporter
+from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
+from .panoptic import UnlockPanopticEvaluator
+from .report import five_numbers, log_report
+from .semantic import UnlockSemSegEvaluator
+
+__all__ = ["build_unlock_evaluator", "UnlockEvaluators", "TASKS", "PROTOCOLS"]
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("sem_seg", "panoptic", "amodal_panoptic", "instance", "amodal_instance")
+PROTOCOLS = ("oass", "strict")
+
+
+class UnlockEvaluators(DatasetEvaluators):
+    """DatasetEvaluators that also logs the five-number table and adds an "unlock" entry
+    (mAPQ, mPQ, mIoU, mAAP, mAP of the first protocol) to the results."""
+
+    def __init__(self, evaluators: List[DatasetEvaluator], protocols=PROTOCOLS):
+        super().__init__(evaluators)
+        self._protocols = list(protocols)
+
+    def evaluate(self):
+        results = super().evaluate()
+        if not comm.is_main_process():
+            return results
+        results = OrderedDict(results)
+        first = self._protocols[0]
+        results["unlock"] = five_numbers(results, "" if first == "oass" else f"_{first}")
+        log_report(results, self._protocols)
+        return results
+
+
+def build_unlock_evaluator(
+    cfg, dataset_name: str, output_dir: Optional[str] = None
+) -> UnlockEvaluators:
+    """Builds the evaluators of ``cfg.UNLOCK.EVAL.TASKS`` for ``dataset_name``.
+
+    Raises:
+        ValueError if the split is not labelled (``evaluator_type != "amodal_panoptic"``) or a
+        task / protocol name is unknown.
+    """
+    meta = MetadataCatalog.get(dataset_name)
+    etype = getattr(meta, "evaluator_type", None)
+    if etype != "amodal_panoptic":
+        raise ValueError(f"{dataset_name}: evaluator_type is {etype!r}; only labelled "
+                         "'amodal_panoptic' splits can be evaluated")
+    tasks = list(cfg.UNLOCK.EVAL.TASKS)
+    protocols = list(cfg.UNLOCK.EVAL.PROTOCOLS)
+    for t in tasks:
+        if t not in TASKS:
+            raise ValueError(f"UNLOCK.EVAL.TASKS: unknown task {t!r}; expected some of {TASKS}")
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise ValueError(f"UNLOCK.EVAL.PROTOCOLS: unknown protocol {p!r}; expected {PROTOCOLS}")
+    if not protocols:
+        raise ValueError("UNLOCK.EVAL.PROTOCOLS is empty")
+    names = list(meta.stuff_classes)
+    things = list(meta.thing_classes)
+    min_size = cfg.UNLOCK.EVAL.MIN_REGION_SIZE
+    makers = {
+        "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, names, protocols),
+        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, names, protocols),
+        "amodal_panoptic": lambda: UnlockAmodalPanopticEvaluator(dataset_name, names, protocols),
+        "instance": lambda: UnlockInstanceEvaluator(dataset_name, things, protocols, min_size),
+        "amodal_instance": lambda: UnlockAmodalInstanceEvaluator(
+            dataset_name, things, protocols, min_size
+        ),
+    }
+    evaluators: List[DatasetEvaluator] = [makers[t]() for t in tasks]
+    if cfg.UNLOCK.EVAL.EXPORT_PREDICTIONS:
+        out = output_dir or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        evaluators.append(PredictionExporter(out, things, names))
+    return UnlockEvaluators(evaluators, protocols)

@@ -1,0 +1,195 @@
+"""Evaluation ground truth built from a labelled dataset dict (docs/design.md "Dataset dicts").
+
+One :class:`ImageGroundTruth` per image holds everything the five evaluators need: the visible
+panoptic id map and its segments, the semantic map (fmt §1.6: crowd and void -> 255), the
+Cityscapes-style instance id map (for AP), and the surviving amodal instances (fmt §1.6, quirk Q8).
+A small LRU cache lets the evaluators of one combined run decode each image's files once.
+"""
+import logging
+from collections import OrderedDict
+from functools import cached_property
+from typing import Dict, Tuple
+
+import numpy as np
+from PIL import Image
+
+from unlock.classes import IGNORE_LABEL, LABEL_DIVISOR, NUM_CLASSES, THING_TRAIN_IDS
+from unlock.utils.masks import decode_segmentation
+
+from .overlap import id_lookup
+
+__all__ = ["ImageGroundTruth", "load_ground_truth", "build_ground_truth", "clear_cache"]
+
+logger = logging.getLogger(__name__)
+
+# Panoptic / instance PNG value of void pixels (fmt §1.1).
+GT_VOID_ID = 255
+_FIRST_THING = THING_TRAIN_IDS[0]
+
+
+class ImageGroundTruth:
+    """Ground truth of one image; the derived maps are computed on first use.
+
+    Attributes:
+        image_id: str.
+        pan_ids: (H, W) int32 visible panoptic ids (stuff/crowd = trainId, thing = c*1000+k, 255 void).
+        seg_ids, seg_cats, seg_crowd, seg_areas: (S,) the JSON ``segments_info`` (areas untouched).
+        semantic: (H, W) uint8 trainIds, 255 on void, crowd and unknown ids.
+        instance_ids: (H, W) int32 Cityscapes instance ids (instance PNG, else ``pan_ids``).
+        void: (H, W) bool, ``instance_ids == 255``.
+        amodal_masks: (N, H, W) bool amodal masks of the surviving things (fmt §1.6).
+        amodal_ids: (N,) visible panoptic segment ids; amodal_cats: (N,) trainIds 11..17.
+    """
+
+    def __init__(self, image_id, pan_ids, seg_ids, seg_cats, seg_crowd, seg_areas, semantic=None,
+                 instance_ids=None, void=None, amodal_masks=None, amodal_ids=None,
+                 amodal_cats=None, dataset_dict=None):
+        self.image_id = image_id
+        self.pan_ids = pan_ids
+        self.seg_ids, self.seg_cats, self.seg_crowd, self.seg_areas = (
+            seg_ids, seg_cats, seg_crowd, seg_areas)
+        self._dict = dataset_dict
+        for name, value in (("semantic", semantic), ("instance_ids", instance_ids), ("void", void)):
+            if value is not None:
+                self.__dict__[name] = value
+        if amodal_masks is not None:
+            self.__dict__["_amodal"] = (amodal_masks, amodal_ids, amodal_cats)
+
+    @cached_property
+    def semantic(self) -> np.ndarray:
+        sem_values = np.where(self.seg_crowd, IGNORE_LABEL, self.seg_cats)
+        return id_lookup(self.pan_ids, self.seg_ids, sem_values, IGNORE_LABEL).astype(np.uint8)
+
+    @cached_property
+    def instance_ids(self) -> np.ndarray:
+        inst_file = (self._dict or {}).get("instance_file_name")
+        h, w = self.pan_ids.shape
+        return _read_id_png(inst_file, h, w) if inst_file else self.pan_ids
+
+    @cached_property
+    def void(self) -> np.ndarray:
+        return self.instance_ids == GT_VOID_ID
+
+    @cached_property
+    def _amodal(self):
+        return _amodal_instances(self._dict, *self.pan_ids.shape)
+
+    @property
+    def amodal_masks(self) -> np.ndarray:
+        return self._amodal[0]
+
+    @property
+    def amodal_ids(self) -> np.ndarray:
+        return self._amodal[1]
+
+    @property
+    def amodal_cats(self) -> np.ndarray:
+        return self._amodal[2]
+
+
+def _read_id_png(path: str, height: int, width: int) -> np.ndarray:
+    try:
+        img = Image.open(path)
+        if img.mode in ("RGB", "RGBA"):
+            # R + 256 G + 256^2 B: read RGBX bytes as one little-endian uint32 and drop X.
+            rgbx = np.asarray(img.convert("RGBX"))
+            arr = (rgbx.view("<u4")[..., 0] & 0xFFFFFF).view(np.int32)
+        else:
+            arr = np.asarray(img).astype(np.int32)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read ground-truth PNG ({e})") from e
+    if arr.shape != (height, width):
+        raise ValueError(
+            f"{path}: image is {arr.shape[1]}x{arr.shape[0]} (WxH) but the dataset dict says "
+            f"{width}x{height}"
+        )
+    return arr
+
+
+def _valid_inclusive_box(mask: np.ndarray) -> bool:
+    # fmt §1.6 rule 5: x1 < x2 and y1 < y2 with inclusive coordinates, i.e. >= 2 px wide and tall.
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0 or rows[-1] <= rows[0]:
+        return False
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    return cols[-1] > cols[0]
+
+
+def _amodal_instances(dataset_dict: Dict, h: int, w: int):
+    name = dataset_dict.get("file_name", "<dataset dict>")
+    masks, ids, cats = [], [], []
+    for ann in dataset_dict.get("annotations", []):
+        if ann.get("iscrowd", 0) or ann.get("amodal_segmentation") is None:
+            continue
+        if ann.get("segmentation") is None:
+            continue
+        amodal = decode_segmentation(ann["amodal_segmentation"], h, w)
+        visible = decode_segmentation(ann["segmentation"], h, w)
+        if not _valid_inclusive_box(visible) or not _valid_inclusive_box(amodal):
+            continue
+        seg_id = int(ann.get("segment_id", 0))
+        cat = int(ann["category_id"]) + _FIRST_THING
+        if seg_id and seg_id // LABEL_DIVISOR != cat:
+            raise ValueError(f"{name}: segment {seg_id} has category_id {ann['category_id']}")
+        masks.append(amodal)
+        ids.append(seg_id)
+        cats.append(cat)
+    amodal_masks = np.stack(masks) if masks else np.zeros((0, h, w), dtype=bool)
+    return amodal_masks, np.array(ids, dtype=np.int64), np.array(cats, dtype=np.int64)
+
+
+def build_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
+    """Builds the GT of one labelled image (reads the panoptic PNG now; the instance PNG and the
+    amodal RLEs when first needed).
+
+    Raises:
+        ValueError naming the file when a PNG is missing, unreadable or of the wrong size, or when
+        the dict lacks the labelled-split keys.
+    """
+    name = dataset_dict.get("file_name", "<dataset dict>")
+    for key in ("pan_seg_file_name", "segments_info", "height", "width"):
+        if key not in dataset_dict:
+            raise ValueError(f"{name}: dataset dict has no {key!r}; is this a labelled split?")
+    h, w = int(dataset_dict["height"]), int(dataset_dict["width"])
+    pan_ids = _read_id_png(dataset_dict["pan_seg_file_name"], h, w)
+    segs = dataset_dict["segments_info"]
+    seg_cats = np.array([s["category_id"] for s in segs], dtype=np.int64)
+    if len(seg_cats) and (seg_cats.min() < 0 or seg_cats.max() >= NUM_CLASSES):
+        raise ValueError(f"{name}: segments_info category_id outside 0..{NUM_CLASSES - 1}")
+    return ImageGroundTruth(
+        image_id=str(dataset_dict.get("image_id", name)),
+        pan_ids=pan_ids,
+        seg_ids=np.array([s["id"] for s in segs], dtype=np.int64),
+        seg_cats=seg_cats,
+        seg_crowd=np.array([bool(s.get("iscrowd", 0)) for s in segs], dtype=bool),
+        seg_areas=np.array([s.get("area", 0) for s in segs], dtype=np.int64),
+        dataset_dict=dataset_dict,
+    )
+
+
+_CACHE: "OrderedDict[Tuple, ImageGroundTruth]" = OrderedDict()
+# Enough for the evaluators of one combined run to share an image; bounded so memory stays flat.
+_CACHE_SIZE = 4
+
+
+def load_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
+    """:func:`build_ground_truth` behind a small LRU keyed by the image's files."""
+    key = (
+        dataset_dict.get("file_name"),
+        dataset_dict.get("pan_seg_file_name"),
+        dataset_dict.get("instance_file_name"),
+        len(dataset_dict.get("annotations", [])),
+    )
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    gt = build_ground_truth(dataset_dict)
+    _CACHE[key] = gt
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return gt
+
+
+def clear_cache() -> None:
+    """Forgets cached ground truth (tests rewrite files under the same names)."""
+    _CACHE.clear()

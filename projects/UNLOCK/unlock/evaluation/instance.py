@@ -1,0 +1,167 @@
+"""AP (visible masks, fmt §3.4) and AAP (amodal masks, fmt §3.5) evaluators.
+
+Both use every detection in ``outputs["instances"]`` with the detector class and score (quirk
+Q15: no mask-score threshold). Visible GT = the Cityscapes instance id map (ids >= 1000 are
+instances, thing-class ids < 1000 are groups/crowd, 255 is void). Amodal GT = the surviving amodal
+instances (fmt §1.6) with the min region size applied to the amodal area, void from the visible map.
+"""
+import logging
+from collections import OrderedDict
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from unlock.classes import LABEL_DIVISOR, THING_TRAIN_IDS
+
+from .ground_truth import ImageGroundTruth, clear_cache, load_ground_truth
+from .instance_ap import APAccumulator, summarize_ap
+from .ground_truth import GT_VOID_ID
+from .overlap import (
+    id_lookup,
+    label_counts_in_masks,
+    mask_areas,
+    mask_boxes,
+    pairwise_mask_intersections,
+)
+from .panoptic import _to_numpy
+
+__all__ = ["UnlockInstanceEvaluator", "UnlockAmodalInstanceEvaluator", "visible_ap_inputs"]
+
+logger = logging.getLogger(__name__)
+
+_FIRST_THING = THING_TRAIN_IDS[0]
+_NUM_THINGS = len(THING_TRAIN_IDS)
+
+
+def _pred_arrays(instances, field: str, shape) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(instances) == 0 or not instances.has(field):
+        return np.zeros((0,) + tuple(shape), dtype=bool), np.zeros(0), np.zeros(0, dtype=np.int64)
+    masks = _to_numpy(instances.get(field)).astype(bool, copy=False)
+    scores = _to_numpy(instances.scores).astype(np.float64)
+    classes = _to_numpy(instances.pred_classes).astype(np.int64)
+    if masks.shape[1:] != tuple(shape):
+        raise ValueError(f"{field} has size {masks.shape[1:]} but the GT is {tuple(shape)}")
+    return masks, scores, classes
+
+
+def _nonempty(masks: np.ndarray, scores, classes):
+    # Empty masks are skipped, as the Cityscapes script does.
+    boxes = mask_boxes(masks)
+    areas = mask_areas(masks, boxes)
+    keep = areas > 0
+    return masks[keep], np.asarray(scores)[keep], np.asarray(classes)[keep], boxes[keep], areas[keep]
+
+
+def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
+    """Arguments of :meth:`APAccumulator.add_image` for visible masks against the instance map."""
+    ids = gt.instance_ids
+    if ids.max(initial=0) < (1 << 22):
+        counts = np.bincount(ids.reshape(-1))
+        present = np.nonzero(counts)[0]
+    else:  # sparse 24-bit ids
+        present, c = np.unique(ids, return_counts=True)
+        counts = dict(zip(present.tolist(), c.tolist()))
+    label = np.where(present < LABEL_DIVISOR, present, present // LABEL_DIVISOR)
+    is_thing = (label >= _FIRST_THING) & (label < _FIRST_THING + _NUM_THINGS)
+    gt_ids = present[is_thing]
+    gt_count = np.array([counts[i] for i in gt_ids], dtype=np.int64)
+    n_gt = len(gt_ids)
+    index = id_lookup(ids, np.append(gt_ids, GT_VOID_ID), np.arange(n_gt + 1), -1)
+    masks, scores, classes, boxes, areas = _nonempty(masks, scores, classes)
+    counts_in = label_counts_in_masks(index, n_gt + 1, masks, boxes)
+    return dict(
+        gt_cls=label[is_thing] - _FIRST_THING,
+        gt_group=gt_ids < LABEL_DIVISOR,
+        gt_count=gt_count,
+        pred_cls=classes,
+        pred_score=scores,
+        pred_count=areas,
+        pred_void=counts_in[:, n_gt],
+        inter=counts_in[:, :n_gt],
+    )
+
+
+def amodal_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
+    """Arguments of :meth:`APAccumulator.add_image` for amodal masks against the amodal GT."""
+    masks, scores, classes, p_boxes, areas = _nonempty(masks, scores, classes)
+    void_index = np.where(gt.void, 0, -1)
+    g_masks = gt.amodal_masks
+    g_boxes = mask_boxes(g_masks)
+    return dict(
+        gt_cls=gt.amodal_cats - _FIRST_THING,
+        gt_group=np.zeros(len(g_masks), dtype=bool),
+        gt_count=mask_areas(g_masks, g_boxes),
+        pred_cls=classes,
+        pred_score=scores,
+        pred_count=areas,
+        pred_void=label_counts_in_masks(void_index, 1, masks, p_boxes)[:, 0],
+        inter=pairwise_mask_intersections(masks, p_boxes, g_masks, g_boxes),
+    )
+
+
+class UnlockInstanceEvaluator(DatasetEvaluator):
+    """Cityscapes-protocol AP of ``instances.pred_masks`` (visible); results under "segm"."""
+
+    _FIELD = "pred_masks"
+    _KEY = "segm"
+
+    def __init__(
+        self,
+        dataset_name: str,
+        thing_classes: Sequence[str],
+        protocols: Sequence[str] = ("oass", "strict"),
+        min_region_size: int = 100,
+    ):
+        self._dataset_name = dataset_name
+        self._thing_classes = list(thing_classes)
+        self._protocols = list(protocols)
+        self._min_region_size = int(min_region_size)
+        self.reset()
+
+    def reset(self) -> None:
+        clear_cache()
+        self._acc = {
+            p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols
+        }
+
+    def _inputs(self, gt: ImageGroundTruth, masks, scores, classes) -> Dict:
+        return visible_ap_inputs(gt, masks, scores, classes)
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            gt = load_ground_truth(inp)
+            try:
+                masks, scores, classes = _pred_arrays(out["instances"], self._FIELD, gt.void.shape)
+            except ValueError as e:
+                raise ValueError(f"{inp.get('file_name')}: {e}") from e
+            args = self._inputs(gt, masks, scores, classes)
+            for acc in self._acc.values():
+                acc.add_image(**args)
+
+    def evaluate(self):
+        gathered = comm.gather(self._acc, dst=0)
+        if not comm.is_main_process():
+            return None
+        res = OrderedDict()
+        for p in self._protocols:
+            total = APAccumulator(_NUM_THINGS, p, self._min_region_size)
+            for accs in gathered:
+                total.merge(accs[p])
+            summary = summarize_ap(total.compute(), self._thing_classes)
+            sfx = "" if p == "oass" else f"_{p}"
+            for k, v in summary.items():
+                if "-" not in k or p == self._protocols[0]:
+                    res[k.replace("-", f"{sfx}-") if "-" in k else k + sfx] = v
+        return OrderedDict([(self._KEY, res)])
+
+
+class UnlockAmodalInstanceEvaluator(UnlockInstanceEvaluator):
+    """Cityscapes-protocol AAP of ``instances.pred_amodal_masks``; results under "amodal_segm"."""
+
+    _FIELD = "pred_amodal_masks"
+    _KEY = "amodal_segm"
+
+    def _inputs(self, gt: ImageGroundTruth, masks, scores, classes) -> Dict:
+        return amodal_ap_inputs(gt, masks, scores, classes)

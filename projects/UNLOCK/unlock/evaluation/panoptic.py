@@ -1,0 +1,225 @@
+"""Visible PQ evaluator (fmt §3.2) on ``outputs["panoptic_seg"]``.
+
+Our model writes detectron2 panoptic output (ids from 1, 0 = void, thing category 0..6). The oass
+protocol re-encodes it the way the reference does (stuff c*1000, thing c*1000+k, void 255000 -> 0)
+so that void pixels join the road segment (quirk Q1). The strict protocol keeps void out of every
+segment, computes GT areas from the pixels and counts all same-category crowd as ignore.
+"""
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from unlock.classes import NUM_CLASSES, THING_TRAIN_IDS
+
+from .ground_truth import GT_VOID_ID, ImageGroundTruth, clear_cache, load_ground_truth
+from .overlap import id_lookup, pair_counts
+from .pq_core import PQStat, match_segments, summarize_pq
+
+__all__ = ["UnlockPanopticEvaluator", "visible_pq_image", "reference_segments", "pq_results"]
+
+logger = logging.getLogger(__name__)
+
+_FIRST_THING = THING_TRAIN_IDS[0]
+ROAD = 0
+# Reference prediction encoding (fmt §3.2): stuff c*1000, thing c*1000+k.
+REF_DIVISOR = 1000
+
+
+def _to_numpy(x) -> np.ndarray:
+    return x.to("cpu").numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def reference_segments(segments_info: List[Dict]) -> Tuple[Dict[int, int], np.ndarray]:
+    """Maps detectron2 segment ids onto the reference segments.
+
+    Stuff segments of one class merge (the reference id c*1000 is per class); thing segments get
+    c*1000+k with a per-class counter.
+
+    Returns:
+        slot_of: {detectron2 id: reference segment index}; cats: (P,) trainIds of the segments.
+    """
+    ref_of: Dict[int, int] = {}
+    counters: Dict[int, int] = {}
+    for s in segments_info:
+        if s.get("isthing", False):
+            c = int(s["category_id"]) + _FIRST_THING
+            counters[c] = counters.get(c, 0) + 1
+            ref_of[int(s["id"])] = c * REF_DIVISOR + counters[c]
+        else:
+            ref_of[int(s["id"])] = int(s["category_id"]) * REF_DIVISOR
+    ref_ids = sorted(set(ref_of.values()))
+    cats = np.array(ref_ids, dtype=np.int64) // REF_DIVISOR
+    if len(cats) and (cats.min() < 0 or cats.max() >= NUM_CLASSES):
+        raise ValueError(f"panoptic_seg has a category outside the 18 classes: {sorted(set(cats))}")
+    slot = {r: i for i, r in enumerate(ref_ids)}
+    return {k: slot[r] for k, r in ref_of.items()}, cats
+
+
+def _gt_pred_counts(gt: ImageGroundTruth, pan: np.ndarray, n_pan: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(gt id, detectron2 id) pair counts with one bincount, without remapping pixels.
+
+    Returns:
+        counts: (n_rows, n_pan) for the rows ``gt.seg_ids`` + [void 255] + [anything else];
+        the second value is ``True`` when void was added as its own row.
+    """
+    add_void = GT_VOID_ID not in set(gt.seg_ids.tolist())
+    rows = np.append(gt.seg_ids, GT_VOID_ID) if add_void else gt.seg_ids
+    top = int(max(gt.pan_ids.max(initial=0), rows.max(initial=0))) + 1
+    if top * n_pan < (1 << 24):
+        key = gt.pan_ids.reshape(-1).astype(np.int32, copy=False) * np.int32(n_pan)
+        key += pan.reshape(-1).astype(np.int32, copy=False)
+        full = np.bincount(key, minlength=top * n_pan).reshape(top, n_pan)
+        picked = full[rows]
+        other = full.sum(axis=0) - picked.sum(axis=0)
+    else:  # sparse 24-bit ids: remap the GT first
+        index = id_lookup(gt.pan_ids, rows, np.arange(len(rows)), len(rows))
+        both = pair_counts(index, pan, len(rows) + 1, n_pan)
+        picked, other = both[:-1], both[-1]
+    if not add_void:
+        picked = np.vstack([picked, np.zeros((1, n_pan), np.int64)])
+    return np.vstack([picked, other[None]]), add_void
+
+
+def fold_pred_void(
+    inter: np.ndarray, pred_area: np.ndarray, pred_cat: np.ndarray, protocol: str
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Handles the last prediction column (void pixels) per protocol.
+
+    oass: void is id 0, i.e. part of the road segment (Q1/Q2), created when no road is predicted.
+    strict: void pixels belong to no segment. Segments with zero area are dropped afterwards.
+
+    Args:
+        inter: (G, P+1); pred_area: (P+1,); pred_cat: (P,).
+    """
+    inter, pred_area = inter.copy(), pred_area.copy()
+    if protocol == "oass":
+        road = np.nonzero(pred_cat == ROAD)[0]
+        if len(road):
+            inter[:, road[0]] += inter[:, -1]
+            pred_area[road[0]] += pred_area[-1]
+            cats = pred_cat
+            inter, pred_area = inter[:, :-1], pred_area[:-1]
+        else:
+            cats = np.append(pred_cat, ROAD)
+    elif protocol == "strict":
+        inter, pred_area, cats = inter[:, :-1], pred_area[:-1], pred_cat
+    else:
+        raise ValueError(f"Unknown protocol {protocol!r}")
+    keep = pred_area > 0
+    return inter[:, keep], pred_area[keep], cats[keep]
+
+
+def visible_pq_image(
+    gt: ImageGroundTruth, pan: np.ndarray, segments_info: List[Dict], protocols: Sequence[str]
+) -> Dict[str, PQStat]:
+    """PQ statistics of one image for each protocol (one bincount for all pairs)."""
+    slot_of, pred_cat = reference_segments(segments_info)
+    pan = np.asarray(pan)
+    if pan.size and pan.min() < 0:
+        raise ValueError("panoptic_seg ids must be >= 0")
+    n_pan = int(pan.max(initial=0)) + 1
+    n_pred = len(pred_cat) + 1  # + void slot
+    # Pixel counts per (GT row, detectron2 id), then detectron2 ids -> reference segments.
+    counts, _ = _gt_pred_counts(gt, pan, n_pan)
+    to_slot = np.zeros((n_pan, n_pred), dtype=np.int64)
+    to_slot[np.arange(n_pan), len(pred_cat)] = 1  # ids without a segment are void
+    for d2_id, slot in slot_of.items():
+        if d2_id < n_pan:
+            to_slot[d2_id] = 0
+            to_slot[d2_id, slot] = 1
+    inter = counts @ to_slot
+    n_seg = len(gt.seg_ids)
+    pred_area_all = inter.sum(axis=0)
+    gt_pixels = inter.sum(axis=1)
+    out = {}
+    for protocol in protocols:
+        inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
+        stat = PQStat(NUM_CLASSES)
+        if protocol == "oass":
+            gt_area = gt.seg_areas  # the reference takes GT areas from the JSON
+        else:
+            gt_area = gt_pixels[:n_seg]
+        match_segments(
+            stat,
+            inter_p[:n_seg],
+            gt_area,
+            gt.seg_cats,
+            gt.seg_crowd,
+            pred_area,
+            cats,
+            inter_p[n_seg],
+            one_to_one=protocol != "oass",
+            crowd_mode="last" if protocol == "oass" else "all",
+        )
+        out[protocol] = stat
+    return out
+
+
+def pq_results(
+    stat: PQStat,
+    class_names: Sequence[str],
+    names: Sequence[str],
+    suffix: str,
+    per_class: bool = True,
+) -> Dict[str, float]:
+    """Flat detectron2-style dict (x100), e.g. names=("PQ", "SQ", "RQ"): PQ, SQ, RQ, PQ_th, ...,
+    PQ_st, ..., and with ``per_class`` "PQ-<class><suffix>"."""
+    isthing = [i in THING_TRAIN_IDS for i in range(NUM_CLASSES)]
+    summary = summarize_pq(stat, isthing, class_names)
+    res = OrderedDict()
+    for group, tag in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
+        for name, key in zip(names, ("pq", "sq", "rq")):
+            res[f"{name}{tag}{suffix}"] = 100 * summary[group][key]
+    if per_class:
+        for cls, v in summary["per_class"].items():
+            res[f"{names[0]}-{cls}{suffix}"] = 100 * v["pq"]
+    return res
+
+
+class UnlockPanopticEvaluator(DatasetEvaluator):
+    """PQ / SQ / RQ (All, Things, Stuff, per class) of ``outputs["panoptic_seg"]``."""
+
+    def __init__(
+        self,
+        dataset_name: str,
+        class_names: Sequence[str],
+        protocols: Sequence[str] = ("oass", "strict"),
+    ):
+        self._dataset_name = dataset_name
+        self._class_names = list(class_names)
+        self._protocols = list(protocols)
+        self.reset()
+
+    def reset(self) -> None:
+        clear_cache()
+        self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            gt = load_ground_truth(inp)
+            pan, segments_info = out["panoptic_seg"]
+            pan = _to_numpy(pan)
+            if pan.shape != gt.pan_ids.shape:
+                raise ValueError(f"{inp.get('file_name')}: panoptic_seg {pan.shape} vs GT {gt.pan_ids.shape}")
+            for p, stat in visible_pq_image(gt, pan, segments_info, self._protocols).items():
+                self._stats[p] += stat
+
+    def evaluate(self):
+        gathered = comm.gather(self._stats, dst=0)
+        if not comm.is_main_process():
+            return None
+        res = OrderedDict()
+        for p in self._protocols:
+            total = PQStat(NUM_CLASSES)
+            for stats in gathered:
+                total += stats[p]
+            sfx = "" if p == "oass" else f"_{p}"
+            res.update(
+                pq_results(total, self._class_names, ("PQ", "SQ", "RQ"), sfx, p == self._protocols[0])
+            )
+        return OrderedDict(panoptic_seg=res)

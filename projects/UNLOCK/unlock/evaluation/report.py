@@ -1,0 +1,55 @@
+"""The paper's five-number table (mAPQ, mPQ, mIoU, mAAP, mAP, x100) and per-class tables."""
+import logging
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+from tabulate import tabulate
+
+__all__ = ["five_numbers", "log_report"]
+
+logger = logging.getLogger(__name__)
+
+# (column, task key, metric key) in the order of the paper's tables (Tab. 1-2).
+FIVE = (
+    ("mAPQ", "amodal_panoptic_seg", "APQ"),
+    ("mPQ", "panoptic_seg", "PQ"),
+    ("mIoU", "sem_seg", "mIoU"),
+    ("mAAP", "amodal_segm", "AP"),
+    ("mAP", "segm", "AP"),
+)
+
+
+def five_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
+    """Picks the five headline numbers (already x100) of one protocol from combined results."""
+    out = OrderedDict()
+    for col, task, key in FIVE:
+        if task in results and key + suffix in results[task]:
+            out[col] = results[task][key + suffix]
+    return out
+
+
+def log_report(results: Mapping[str, Mapping[str, float]], protocols=("oass",)) -> str:
+    """Logs the five-number table per protocol and the per-class tables; returns the text."""
+    rows = []
+    for p in protocols:
+        nums = five_numbers(results, "" if p == "oass" else f"_{p}")
+        rows.append([p] + [f"{v:.2f}" for v in nums.values()])
+    header = ["protocol"] + list(five_numbers(results).keys())
+    text = "UNLOCK metrics (x100):\n" + tabulate(rows, headers=header, tablefmt="pipe")
+    per_class = OrderedDict()
+    for task, prefix in (
+        ("sem_seg", "IoU-"),
+        ("panoptic_seg", "PQ-"),
+        ("amodal_panoptic_seg", "APQ-"),
+        ("segm", "AP-"),
+        ("amodal_segm", "AP-"),
+    ):
+        for k, v in results.get(task, {}).items():
+            if k.startswith(prefix):
+                per_class.setdefault(k[len(prefix):], {})[f"{task}:{prefix[:-1]}"] = v
+    if per_class:
+        cols = sorted({c for d in per_class.values() for c in d}, key=lambda c: c)
+        table = [[name] + [f"{d[c]:.2f}" if c in d else "" for c in cols] for name, d in per_class.items()]
+        text += "\nPer-class (oass):\n" + tabulate(table, headers=["class"] + cols, tablefmt="pipe")
+    logger.info(text)
+    return text

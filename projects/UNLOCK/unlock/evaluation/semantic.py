@@ -1,0 +1,115 @@
+"""mIoU evaluator (fmt §3.1) over one dataset-level confusion matrix."""
+import logging
+from collections import OrderedDict
+from typing import Dict, Sequence
+
+import numpy as np
+import torch
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from unlock.classes import NUM_CLASSES
+
+from .ground_truth import clear_cache, load_ground_truth
+from .overlap import pair_counts
+
+__all__ = ["UnlockSemSegEvaluator", "semantic_metrics", "confusion_matrix"]
+
+logger = logging.getLogger(__name__)
+
+
+def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(C+1, C+1) counts, rows = prediction, columns = GT; index C collects GT ignore (255).
+
+    Raises:
+        ValueError if a prediction is outside 0..C-1 (the reference's bincount would break).
+    """
+    pred = np.asarray(pred).reshape(-1).astype(np.int64)
+    gt = np.asarray(gt).reshape(-1).astype(np.int64)
+    if pred.size and (pred.min() < 0 or pred.max() >= num_classes):
+        raise ValueError(f"semantic prediction outside 0..{num_classes - 1}")
+    gt = np.where((gt >= 0) & (gt < num_classes), gt, num_classes)
+    return pair_counts(pred, gt, num_classes + 1, num_classes + 1)
+
+
+def semantic_metrics(conf: np.ndarray, protocol: str = "oass") -> Dict[str, object]:
+    """mIoU, per-class IoU, fwIoU, mACC, pACC (fractions in [0, 1]) from a confusion matrix.
+
+    ``oass`` (quirk Q6): mIoU = sum IoU / #{classes with GT + Pred > 0}, IoU = 0 where GT = 0.
+    ``strict``: mean IoU over the classes present in the GT (detectron2 ``SemSegEvaluator``).
+    Predictions on GT-ignore pixels are dropped in both.
+    """
+    c = conf.shape[0] - 1
+    m = conf[:c, :c].astype(np.float64)
+    tp = np.diag(m)
+    gt = m.sum(axis=0)
+    pred = m.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(gt > 0, tp / (gt + pred - tp), 0.0)
+        acc = np.where(gt > 0, tp / gt, 0.0)
+    if protocol == "oass":
+        denom = int(((gt + pred) > 0).sum())
+    elif protocol == "strict":
+        denom = int((gt > 0).sum())
+    else:
+        raise ValueError(f"Unknown protocol {protocol!r}")
+    total = gt.sum()
+    nan = float("nan")
+    return {
+        "mIoU": float(iou.sum() / denom) if denom else nan,
+        "fwIoU": float((gt / total * iou).sum()) if total else nan,
+        "mACC": float(acc[gt > 0].mean()) if (gt > 0).any() else nan,
+        "pACC": float(tp.sum() / total) if total else nan,
+        "IoU": iou,
+    }
+
+
+class UnlockSemSegEvaluator(DatasetEvaluator):
+    """mIoU on ``outputs["sem_seg"]`` (argmax of (18, H, W) probabilities) against the GT built
+    from the panoptic PNG (crowd/void -> 255), for one or both protocols."""
+
+    def __init__(
+        self,
+        dataset_name: str,
+        class_names: Sequence[str],
+        protocols: Sequence[str] = ("oass", "strict"),
+    ):
+        self._dataset_name = dataset_name
+        self._class_names = list(class_names)
+        self._protocols = list(protocols)
+        self.reset()
+
+    def reset(self) -> None:
+        clear_cache()
+        self._conf = np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), dtype=np.int64)
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            gt = load_ground_truth(inp)
+            sem = out["sem_seg"]
+            if isinstance(sem, torch.Tensor):
+                sem = sem.argmax(dim=0).to("cpu").numpy() if sem.dim() == 3 else sem.cpu().numpy()
+            if sem.shape != gt.semantic.shape:
+                raise ValueError(
+                    f"{inp.get('file_name')}: sem_seg {sem.shape} vs GT {gt.semantic.shape}"
+                )
+            self._conf += confusion_matrix(sem, gt.semantic)
+
+    def evaluate(self):
+        confs = comm.gather(self._conf, dst=0)
+        if not comm.is_main_process():
+            return None
+        conf = np.sum(confs, axis=0)
+        res = OrderedDict()
+        for protocol in self._protocols:
+            sfx = "" if protocol == "oass" else f"_{protocol}"
+            m = semantic_metrics(conf, protocol)
+            res["mIoU" + sfx] = 100 * m["mIoU"]
+            res["fwIoU" + sfx] = 100 * m["fwIoU"]
+            res["mACC" + sfx] = 100 * m["mACC"]
+            res["pACC" + sfx] = 100 * m["pACC"]
+            if protocol == self._protocols[0]:
+                for name, v in zip(self._class_names, m["IoU"]):
+                    res[f"IoU-{name}"] = 100 * float(v)
+        return OrderedDict(sem_seg=res)
+

@@ -1,0 +1,34 @@
+"""Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the amodal mask head, the
+ignore-aware mask loss and the occlusion-aware fusion. Importing registers them."""
+
+from .amodal_mask_head import (
+    ROI_AMODAL_MASK_HEAD_REGISTRY,
+    AmodalMaskRCNNConvUpsampleHead,
+    amodal_mask_rcnn_inference,
+    build_amodal_mask_head,
+)
+from .amodal_panoptic_fpn import AmodalPanopticFPN
+from .amodal_roi_heads import AmodalROIHeads
+from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg, mask_targets_and_weights
+from .postprocessing import (
+    amodal_detector_postprocess,
+    combine_amodal_panoptic,
+    combine_amodal_panoptic_outputs,
+    combine_visible_panoptic,
+)
+
+__all__ = [
+    "ROI_AMODAL_MASK_HEAD_REGISTRY",
+    "AmodalMaskRCNNConvUpsampleHead",
+    "AmodalPanopticFPN",
+    "AmodalROIHeads",
+    "amodal_detector_postprocess",
+    "amodal_mask_rcnn_inference",
+    "build_amodal_mask_head",
+    "combine_amodal_panoptic",
+    "combine_amodal_panoptic_outputs",
+    "combine_visible_panoptic",
+    "ignore_aware_mask_loss",
+    "mask_loss_kwargs_from_cfg",
+    "mask_targets_and_weights",
+]

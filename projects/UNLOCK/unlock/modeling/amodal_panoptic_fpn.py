@@ -1,0 +1,146 @@
+"""AmodalPanopticFPN: five seamless-segmentation outputs from one forward pass.
+
+Backbone + FPN, a semantic FPN head over all 18 classes, and ``AmodalROIHeads`` (box, visible and
+amodal mask heads on shared amodal boxes). In eval mode the semantic probabilities, the detections
+with both masks, and the two fused outputs (panoptic and amodal panoptic, fmt §4) are returned;
+semantic / instance / amodal instance come directly from the heads (paper Sec. 3.1 and Fig. 8).
+The authors' model instead uses two separate RPN + RoI head stacks (code §12).
+"""
+
+import logging
+from typing import Dict, List
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, PanopticFPN
+from detectron2.modeling.postprocessing import sem_seg_postprocess
+
+from ..classes import STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from .postprocessing import (
+    OVERLAP_ORDERS,
+    amodal_detector_postprocess,
+    combine_amodal_panoptic_outputs,
+)
+
+__all__ = ["AmodalPanopticFPN"]
+
+logger = logging.getLogger(__name__)
+
+
+@META_ARCH_REGISTRY.register()
+class AmodalPanopticFPN(PanopticFPN):
+    """Panoptic FPN with an amodal mask branch and the occlusion-aware fusion."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        combine_on: bool = True,
+        fusion_kwargs: Dict = None,
+        sem_seg_loss_weight: float = 1.0,
+        **kwargs,
+    ):
+        """
+        Args:
+            combine_on: also return ``panoptic_seg`` and ``amodal_panoptic_seg`` in inference.
+            fusion_kwargs: keyword options of
+                :func:`unlock.modeling.postprocessing.combine_amodal_panoptic_outputs`.
+            sem_seg_loss_weight: extra multiplier of ``loss_sem_seg`` (on top of
+                SEM_SEG_HEAD.LOSS_WEIGHT).
+            kwargs: arguments of :class:`PanopticFPN` (backbone, sem_seg_head, proposal_generator,
+                roi_heads, pixel_mean, pixel_std, ...).
+        """
+        super().__init__(**kwargs)
+        self.combine_on = combine_on
+        self.fusion_kwargs = dict(fusion_kwargs or {})
+        order = self.fusion_kwargs.get("overlap_order", "score")
+        if order not in OVERLAP_ORDERS:
+            raise ValueError(f"COMBINE.OVERLAP_ORDER={order!r}; expected one of {OVERLAP_ORDERS}")
+        self.sem_seg_loss_weight = sem_seg_loss_weight
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        node = cfg.MODEL.AMODAL_PANOPTIC_FPN
+        comb = node.COMBINE
+        if cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES != len(STUFF_TRAIN_IDS) + len(THING_TRAIN_IDS):
+            raise ValueError(
+                "AmodalPanopticFPN's semantic head predicts all 18 classes (stuff and things); "
+                f"got MODEL.SEM_SEG_HEAD.NUM_CLASSES={cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES}"
+            )
+        ret.update(
+            combine_on=node.COMBINE_ON,
+            sem_seg_loss_weight=node.SEM_SEG_LOSS_WEIGHT,
+            combine_stuff_area_thresh=comb.STUFF_AREA_LIMIT,
+            combine_instances_score_thresh=comb.INSTANCES_CONFIDENCE_THRESH,
+            fusion_kwargs={
+                "instances_score_thresh": comb.INSTANCES_CONFIDENCE_THRESH,
+                "amodal_score_thresh": comb.AMODAL_CONFIDENCE_THRESH,
+                "stuff_area_limit": comb.STUFF_AREA_LIMIT,
+                "thing_class_from_semantic": comb.THING_CLASS_FROM_SEMANTIC,
+                "clip_to_semantic_things": comb.CLIP_TO_SEMANTIC_THINGS,
+                "overlap_order": comb.OVERLAP_ORDER,
+                "thing_train_ids": list(THING_TRAIN_IDS),
+                "stuff_train_ids": list(STUFF_TRAIN_IDS),
+            },
+        )
+        return ret
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """
+        Args:
+            batched_inputs: mapper outputs; training needs "image", "instances" (gt_boxes,
+                gt_classes, gt_masks, gt_amodal_masks and optionally gt_mask_ignore /
+                gt_amodal_mask_ignore) and "sem_seg" (H, W) long with 255 = ignore.
+
+        Returns:
+            Training: dict with loss_sem_seg, loss_rpn_cls, loss_rpn_loc, loss_cls,
+            loss_box_reg, loss_mask, loss_amodal_mask. Inference: see :meth:`inference`.
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        losses = super().forward(batched_inputs)
+        losses["loss_sem_seg"] = losses["loss_sem_seg"] * self.sem_seg_loss_weight
+        return losses
+
+    def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
+        """
+        Args:
+            batched_inputs: dicts with "image" and optionally "height", "width" (output size).
+            do_postprocess: False returns the raw ``(detector_results, sem_seg_logits)`` at the
+                network input size, as :class:`PanopticFPN` does (useful for pseudo-labelling).
+
+        Returns:
+            list of dicts, one per image, with
+            "sem_seg": (18, H, W) softmax probabilities at the output size;
+            "instances": Instances with pred_boxes (amodal), scores, pred_classes (0..6),
+            pred_masks and pred_amodal_masks (N, H, W) bool, paired by row;
+            "panoptic_seg": (ids (H, W) int32, segments_info) and
+            "amodal_panoptic_seg": dict(stuff_seg, thing_masks, segments_info), when COMBINE_ON
+            (formats in docs/design.md "Model outputs").
+        """
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        sem_seg_results, _ = self.sem_seg_head(features, None)
+        proposals, _ = self.proposal_generator(images, features, None)
+        detector_results, _ = self.roi_heads(images, features, proposals, None)
+        if not do_postprocess:
+            return detector_results, sem_seg_results
+
+        processed = []
+        for sem_logits, det, inputs, image_size in zip(
+            sem_seg_results, detector_results, batched_inputs, images.image_sizes
+        ):
+            height = inputs.get("height", image_size[0])
+            width = inputs.get("width", image_size[1])
+            sem_probs = sem_seg_postprocess(sem_logits, image_size, height, width).softmax(dim=0)
+            instances = amodal_detector_postprocess(det, height, width)
+            result = {"sem_seg": sem_probs, "instances": instances}
+            if self.combine_on:
+                panoptic, amodal = combine_amodal_panoptic_outputs(
+                    instances, sem_probs.argmax(dim=0), **self.fusion_kwargs
+                )
+                result["panoptic_seg"] = panoptic
+                result["amodal_panoptic_seg"] = amodal
+            processed.append(result)
+        return processed

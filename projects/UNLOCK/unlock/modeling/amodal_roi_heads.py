@@ -1,0 +1,169 @@
+"""ROI heads with a box head, the visible mask head and an amodal mask head beside it.
+
+Follows the keypoint-branch template of detectron2's ``StandardROIHeads``:
+``_init_amodal_mask_head`` is merged in ``from_config`` and ``_forward_amodal_mask`` is called from
+``forward`` and ``forward_with_given_boxes``. Boxes are amodal (docs/design.md "Boxes"), so both
+mask heads read the same RoIs, and in inference the same detections: detection i carries
+``pred_masks[i]`` (visible) and ``pred_amodal_masks[i]`` (amodal).
+"""
+
+import inspect
+import logging
+from typing import Dict, List, Optional
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
+from detectron2.structures import ImageList, Instances
+from torch import nn
+
+from .amodal_mask_head import build_amodal_mask_head
+from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg
+
+__all__ = ["AmodalROIHeads"]
+
+logger = logging.getLogger(__name__)
+
+
+@ROI_HEADS_REGISTRY.register()
+class AmodalROIHeads(StandardROIHeads):
+    """``StandardROIHeads`` + an amodal mask branch; both mask losses ignore uncertain cells.
+
+    The visible loss is the ignore-aware loss of paper Eq. 7 as well (``gt_mask_ignore``), so in
+    training the visible head's ``layers`` are called directly and the loss computed here; in
+    inference the stock head runs unchanged and writes ``pred_masks``.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        amodal_mask_in_features: Optional[List[str]] = None,
+        amodal_mask_pooler: Optional[ROIPooler] = None,
+        amodal_mask_head: Optional[nn.Module] = None,
+        mask_loss_kwargs: Optional[Dict] = None,
+        visible_mask_loss_weight: float = 1.0,
+        **kwargs,
+    ):
+        """
+        Args:
+            amodal_mask_in_features: feature names of the amodal branch; None disables it.
+            amodal_mask_pooler: RoI pooler of the amodal branch.
+            amodal_mask_head: module built by ``build_amodal_mask_head``.
+            mask_loss_kwargs: ignore_mode / ignore_coverage / normalization of the visible loss.
+            visible_mask_loss_weight: multiplier of ``loss_mask`` (MODEL.MASK_LOSS.VISIBLE_WEIGHT).
+            kwargs: arguments of :class:`StandardROIHeads`.
+        """
+        super().__init__(**kwargs)
+        self.amodal_on = amodal_mask_in_features is not None
+        if self.amodal_on:
+            self.amodal_mask_in_features = amodal_mask_in_features
+            self.amodal_mask_pooler = amodal_mask_pooler
+            self.amodal_mask_head = amodal_mask_head
+        self.mask_loss_kwargs = dict(mask_loss_kwargs or {})
+        self.visible_mask_loss_weight = visible_mask_loss_weight
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        if inspect.ismethod(cls._init_amodal_mask_head):
+            ret.update(cls._init_amodal_mask_head(cfg, input_shape))
+        ret["mask_loss_kwargs"] = mask_loss_kwargs_from_cfg(cfg)
+        ret["visible_mask_loss_weight"] = cfg.MODEL.MASK_LOSS.VISIBLE_WEIGHT
+        return ret
+
+    @classmethod
+    def _init_amodal_mask_head(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> Dict:
+        if not cfg.MODEL.AMODAL_ON:
+            return {}
+        node = cfg.MODEL.ROI_AMODAL_MASK_HEAD
+        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+        in_channels = [input_shape[f].channels for f in in_features][0]
+        ret = {"amodal_mask_in_features": in_features}
+        if node.POOLER_TYPE:
+            ret["amodal_mask_pooler"] = ROIPooler(
+                output_size=node.POOLER_RESOLUTION,
+                scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+                sampling_ratio=node.POOLER_SAMPLING_RATIO,
+                pooler_type=node.POOLER_TYPE,
+            )
+            shape = ShapeSpec(
+                channels=in_channels, height=node.POOLER_RESOLUTION, width=node.POOLER_RESOLUTION
+            )
+        else:
+            ret["amodal_mask_pooler"] = None
+            shape = {f: input_shape[f] for f in in_features}
+        ret["amodal_mask_head"] = build_amodal_mask_head(cfg, shape)
+        return ret
+
+    def forward(
+        self,
+        images: ImageList,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+    ):
+        """See :meth:`StandardROIHeads.forward`; adds ``loss_amodal_mask`` / ``pred_amodal_masks``."""
+        del images
+        if self.training:
+            assert targets, "'targets' argument is required during training"
+            proposals = self.label_and_sample_proposals(proposals, targets)
+            del targets
+            losses = self._forward_box(features, proposals)
+            losses.update(self._forward_mask(features, proposals))
+            losses.update(self._forward_amodal_mask(features, proposals))
+            losses.update(self._forward_keypoint(features, proposals))
+            return proposals, losses
+        pred_instances = self._forward_box(features, proposals)
+        return self.forward_with_given_boxes(features, pred_instances), {}
+
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances]
+    ) -> List[Instances]:
+        """Adds ``pred_masks``, ``pred_amodal_masks`` (and keypoints) to given detections."""
+        instances = super().forward_with_given_boxes(features, instances)
+        return self._forward_amodal_mask(features, instances)
+
+    def _pool(self, pooler, in_features, features, instances):
+        if pooler is None:
+            return {f: features[f] for f in in_features}
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        return pooler([features[f] for f in in_features], boxes)
+
+    def _forward_mask(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        """Visible mask branch; in training the loss is the ignore-aware one (paper Eq. 7)."""
+        if not self.mask_on:
+            return {} if self.training else instances
+        if not self.training:
+            return super()._forward_mask(features, instances)
+        instances, _ = select_foreground_proposals(instances, self.num_classes)
+        x = self._pool(self.mask_pooler, self.mask_in_features, features, instances)
+        logits = self.mask_head.layers(x)
+        loss = ignore_aware_mask_loss(
+            logits,
+            instances,
+            gt_field="gt_masks",
+            ignore_field="gt_mask_ignore",
+            log_prefix="mask_rcnn",
+            vis_period=getattr(self.mask_head, "vis_period", 0),
+            **self.mask_loss_kwargs,
+        )
+        weight = getattr(self.mask_head, "loss_weight", 1.0) * self.visible_mask_loss_weight
+        return {"loss_mask": loss * weight}
+
+    def _forward_amodal_mask(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        """Amodal mask branch.
+
+        Returns:
+            Training: ``{"loss_amodal_mask": scalar}``. Inference: ``instances`` with
+            ``pred_amodal_masks`` (N, 1, M, M) probabilities.
+        """
+        if not self.amodal_on:
+            return {} if self.training else instances
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+        x = self._pool(self.amodal_mask_pooler, self.amodal_mask_in_features, features, instances)
+        return self.amodal_mask_head(x, instances)

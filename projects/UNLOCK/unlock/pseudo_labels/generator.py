@@ -1,0 +1,333 @@
+"""Offline OPLL generation: rank-sharded source-model inference and the two passes.
+
+Every rank calls ``generate_pseudo_labels(cfg)`` (under detectron2 ``launch``). Rank r handles
+the images i with ``i % world_size == r`` (batch 1, fixed order), so N processes write exactly
+the files one process writes.
+
+* pass 1 (reference note §3): raw source predictions per image; images whose raw JSON exists are
+  skipped, so a killed run resumes.
+* pass 2 (note §4, paper Eq. 2-6): per-class score histograms of every rank are summed, the CS
+  thresholds are derived (``thresholds.py``) and every rank writes the labels of its shard.
+
+``manifest.json`` records the keys of both passes (weights sha1 + the config that affects the
+raw predictions; the labelling options), the thresholds and counts. A run whose keys match a
+complete manifest is skipped; a changed raw key discards raw predictions and labels, a changed
+label key only the labels.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
+from detectron2.data import detection_utils as d2_utils
+from detectron2.data import transforms as T
+from detectron2.modeling import build_model
+from detectron2.utils import comm
+from tqdm import tqdm
+
+from ..classes import NUM_CLASSES
+from . import storage
+from .revision import branch_labels, combine_branches, semantic_pseudo_label, thing_mask
+from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
+
+logger = logging.getLogger(__name__)
+
+NUM_THING_CLASSES = 7
+
+
+def pseudo_label_root(cfg) -> str:
+    """cfg.UNLOCK.OPLL.OUTPUT_DIR, or OUTPUT_DIR/pseudo_labels when empty."""
+    return cfg.UNLOCK.OPLL.OUTPUT_DIR or os.path.join(cfg.OUTPUT_DIR, "pseudo_labels")
+
+
+def file_sha1(path: str) -> str:
+    """sha1 of a file's bytes (identifies the source weights)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hash(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def raw_key(cfg, image_ids: List[str], weights_sha1: str) -> str:
+    """Everything that changes the pass-1 predictions."""
+    model = json.loads(json.dumps(cfg.MODEL, default=str))
+    model.pop("WEIGHTS", None)
+    model.pop("DEVICE", None)
+    inp = cfg.INPUT
+    return _hash(
+        {
+            "weights": weights_sha1,
+            "model": model,
+            "input": [inp.FORMAT, inp.MIN_SIZE_TEST, inp.MAX_SIZE_TEST],
+            "min_score": cfg.UNLOCK.OPLL.MIN_SCORE,
+            "dataset": cfg.UNLOCK.OPLL.TARGET_DATASET,
+            "images": image_ids,
+            "version": storage.FORMAT_VERSION,
+        }
+    )
+
+
+def label_key(cfg) -> str:
+    """Everything that changes the pass-2 labels given the raw predictions."""
+    o = cfg.UNLOCK.OPLL
+    return _hash(
+        [o.THRESHOLD_MODE, o.VISIBLE_THRESHOLDS, o.AMODAL_THRESHOLDS, o.SEMANTIC_THRESHOLDS,
+         o.THING_REVISION, o.UNCERTAINTY_REGIONS, o.UNCERTAINTY_IN_THING_MASK, o.SCORE_BINS]
+    )  # fmt: skip
+
+
+def is_complete(pl_root: str, raw: str, label: str) -> bool:
+    manifest = storage.read_manifest(pl_root)
+    return bool(
+        manifest
+        and manifest.get("status") == "complete"
+        and manifest.get("raw_key") == raw
+        and manifest.get("label_key") == label
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# pass 1
+
+
+class SourcePredictor:
+    """Runs the source model on one image at a time, like detectron2's DefaultPredictor."""
+
+    def __init__(self, cfg):
+        self.model = build_model(cfg)
+        self.model.eval()
+        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        self.aug = T.ResizeShortestEdge(
+            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
+        )
+        self.input_format = cfg.INPUT.FORMAT
+        self.min_score = cfg.UNLOCK.OPLL.MIN_SCORE
+
+    @torch.no_grad()
+    def __call__(self, dataset_dict: Dict) -> Dict:
+        """Returns the raw record of ``storage.write_raw_prediction`` for one image."""
+        image = d2_utils.read_image(dataset_dict["file_name"], format=self.input_format)
+        h, w = image.shape[:2]
+        resized = self.aug.get_transform(image).apply_image(image)
+        tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
+        out = self.model([{"image": tensor, "height": h, "width": w}])[0]
+        probs = out["sem_seg"].to(torch.float32).cpu()
+        if probs.shape != (NUM_CLASSES, h, w):
+            raise ValueError(
+                f"sem_seg of shape {tuple(probs.shape)}, expected ({NUM_CLASSES}, {h}, {w})"
+            )
+        conf, labels = probs.max(dim=0)
+        inst = out["instances"].to("cpu")
+        if not inst.has("pred_amodal_masks"):
+            raise ValueError("OPLL needs a model with an amodal mask head (MODEL.AMODAL_ON)")
+        keep = inst.scores >= self.min_score
+        inst = inst[keep]
+        boxes = inst.pred_boxes.tensor.tolist()
+        detections = [
+            {
+                "category_id": int(inst.pred_classes[j]),
+                "score": float(inst.scores[j]),
+                "bbox": boxes[j],
+                "mask": inst.pred_masks[j].numpy().astype(bool),
+                "amodal_mask": inst.pred_amodal_masks[j].numpy().astype(bool),
+            }
+            for j in range(len(inst))
+        ]
+        return {
+            "image_id": dataset_dict["image_id"],
+            "file_name": dataset_dict["file_name"],
+            "height": h,
+            "width": w,
+            "sem_labels": labels.numpy().astype(np.uint8),
+            "sem_conf": conf.numpy(),
+            "detections": detections,
+        }
+
+
+def run_pass1(cfg, pl_root: str, shard: List[Dict]) -> int:
+    """Writes raw predictions of the images of ``shard`` that have none yet; returns how many."""
+    todo = [d for d in shard if not storage.raw_exists(pl_root, d["image_id"])]
+    if len(todo) < len(shard):
+        logger.info(f"OPLL pass 1: {len(shard) - len(todo)} images already done, resuming")
+    if not todo:
+        return 0
+    predictor = SourcePredictor(cfg)
+    for d in tqdm(todo, desc="OPLL pass 1", disable=not comm.is_main_process()):
+        storage.write_raw_prediction(pl_root, predictor(d))
+    return len(todo)
+
+
+# ---------------------------------------------------------------------------------------------
+# pass 2
+
+
+def shard_histograms(pl_root: str, shard: List[Dict], num_bins: int):
+    """Per-class histograms of detection scores (7 classes) and semantic max-probs (18)."""
+    det = ScoreHistogram(NUM_THING_CLASSES, num_bins)
+    sem = ScoreHistogram(NUM_CLASSES, num_bins)
+    for d in shard:
+        header = storage.read_raw_header(pl_root, d["image_id"])
+        dets = header["detections"]
+        det.add([x["category_id"] for x in dets], [x["score"] for x in dets])
+        labels = np.asarray(
+            storage.read_png(storage.raw_png_path(pl_root, d["image_id"], "sem"), np.int64)
+        )
+        conf = storage.read_conf(storage.raw_png_path(pl_root, d["image_id"], "conf"))
+        sem.add_bins(labels, quantize_scores(conf, num_bins))
+    return det, sem
+
+
+def compute_thresholds(cfg, det: ScoreHistogram, sem: ScoreHistogram) -> Dict[str, np.ndarray]:
+    """Per-class threshold bins of the visible, amodal and semantic branches (Eq. 4)."""
+    o = cfg.UNLOCK.OPLL
+    return {
+        "visible": det.thresholds(*o.VISIBLE_THRESHOLDS, mode=o.THRESHOLD_MODE),
+        "amodal": det.thresholds(*o.AMODAL_THRESHOLDS, mode=o.THRESHOLD_MODE),
+        "semantic": sem.thresholds(*o.SEMANTIC_THRESHOLDS, mode=o.THRESHOLD_MODE),
+    }
+
+
+def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
+    """Pass-2 labels of one raw record: (objects, sem, uncertain, amodal_uncertain)."""
+    o = cfg.UNLOCK.OPLL
+    num_bins = o.SCORE_BINS
+    m_thing = thing_mask(record["sem_labels"])
+    sem = semantic_pseudo_label(
+        record["sem_labels"], quantize_scores(record["sem_conf"], num_bins), thresholds["semantic"]
+    )
+    dets = record["detections"]
+    classes = [d["category_id"] for d in dets]
+    scores = [d["score"] for d in dets]
+    score_bins = quantize_scores(np.asarray(scores, np.float64), num_bins)
+    opts = dict(
+        revise=o.THING_REVISION,
+        uncertainty=o.UNCERTAINTY_REGIONS,
+        uncertainty_in_thing=o.UNCERTAINTY_IN_THING_MASK,
+    )
+    vis = branch_labels(
+        [d["mask"] for d in dets], classes, score_bins, thresholds["visible"], m_thing, **opts
+    )
+    am = branch_labels(
+        [d["amodal_mask"] for d in dets], classes, score_bins, thresholds["amodal"], m_thing, **opts
+    )
+    return combine_branches(classes, scores, vis, am), sem, vis.uncertain, am.uncertain
+
+
+def run_pass2(cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray]) -> None:
+    todo = [d for d in shard if not storage.labels_exist(pl_root, d["image_id"])]
+    for d in tqdm(todo, desc="OPLL pass 2", disable=not comm.is_main_process()):
+        record = storage.read_raw_prediction(pl_root, d["image_id"])
+        storage.write_labels(pl_root, record, *label_image(cfg, record, thresholds))
+
+
+def shard_counts(pl_root: str, shard: List[Dict]) -> Dict[str, int]:
+    """Counts over the written labels of a shard (read back, so resumed runs count alike)."""
+    counts = {"images": 0, "detections": 0, "objects": 0, "visible": 0, "amodal": 0}
+    for d in shard:
+        labels = storage.read_labels(pl_root, d["image_id"])
+        counts["images"] += 1
+        counts["detections"] += len(storage.read_raw_header(pl_root, d["image_id"])["detections"])
+        counts["objects"] += len(labels["objects"])
+        counts["visible"] += sum(o["segmentation"] is not None for o in labels["objects"])
+        counts["amodal"] += sum(o["amodal_segmentation"] is not None for o in labels["objects"])
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def generate_pseudo_labels(cfg) -> str:
+    """Generates (or resumes, or skips) the OPLL pseudo-labels of cfg.UNLOCK.OPLL.TARGET_DATASET.
+
+    Must be called on every rank. Returns the pseudo-label root.
+    """
+    o = cfg.UNLOCK.OPLL
+    if not cfg.MODEL.WEIGHTS or not os.path.isfile(cfg.MODEL.WEIGHTS):
+        raise FileNotFoundError(
+            f"OPLL needs the source model in MODEL.WEIGHTS; got {cfg.MODEL.WEIGHTS!r}"
+        )
+    pl_root = pseudo_label_root(cfg)
+    dicts = DatasetCatalog.get(o.TARGET_DATASET)
+    image_ids = [storage.check_image_id(d["image_id"]) for d in dicts]
+    if len(set(image_ids)) != len(image_ids):
+        raise ValueError(f"dataset {o.TARGET_DATASET!r} has duplicate image_id values")
+    weights_sha1 = file_sha1(cfg.MODEL.WEIGHTS)
+    rkey, lkey = raw_key(cfg, image_ids, weights_sha1), label_key(cfg)
+    if is_complete(pl_root, rkey, lkey):
+        logger.info(f"OPLL: pseudo-labels in {pl_root} are complete for these weights; skipping")
+        return pl_root
+
+    if comm.is_main_process():
+        _prepare_root(pl_root, rkey, lkey)
+        storage.write_manifest(
+            pl_root, {"status": "running", "raw_key": rkey, "label_key": lkey,
+                      "weights_sha1": weights_sha1, "target_dataset": o.TARGET_DATASET}
+        )  # fmt: skip
+    comm.synchronize()
+
+    rank, world = comm.get_rank(), comm.get_world_size()
+    shard = [d for i, d in enumerate(dicts) if i % world == rank]
+    logger.info(f"OPLL pass 1 on {len(shard)} of {len(dicts)} images (rank {rank}/{world})")
+    run_pass1(cfg, pl_root, shard)
+    comm.synchronize()
+
+    det, sem = shard_histograms(pl_root, shard, o.SCORE_BINS)
+    det, sem = all_reduce_histogram(det), all_reduce_histogram(sem)
+    thresholds = compute_thresholds(cfg, det, sem)
+    run_pass2(cfg, pl_root, shard, thresholds)
+    counts = _sum_counts(comm.all_gather(shard_counts(pl_root, shard)))
+    comm.synchronize()
+
+    if comm.is_main_process():
+        storage.write_manifest(
+            pl_root,
+            {
+                "status": "complete",
+                "raw_key": rkey,
+                "label_key": lkey,
+                "weights_sha1": weights_sha1,
+                "target_dataset": o.TARGET_DATASET,
+                "threshold_mode": o.THRESHOLD_MODE,
+                "thresholds": {k: bins_to_scores(v, o.SCORE_BINS) for k, v in thresholds.items()},
+                "counts": counts,
+                "image_ids": image_ids,
+            },
+        )
+        logger.info(f"OPLL done: {counts}; thresholds written to {storage.manifest_path(pl_root)}")
+    comm.synchronize()
+    return pl_root
+
+
+def _prepare_root(pl_root: str, rkey: str, lkey: str) -> None:
+    """Drops stale files: all when the raw key changed, the labels when the label key did."""
+    manifest = storage.read_manifest(pl_root) or {}
+    stale = []
+    if manifest.get("raw_key") != rkey:
+        stale = ["raw", "labels"]
+    elif manifest.get("label_key") != lkey:
+        stale = ["labels"]
+    for sub in stale:
+        path = os.path.join(pl_root, sub)
+        if os.path.isdir(path):
+            logger.info(f"OPLL: removing stale {path}")
+            shutil.rmtree(path)
+
+
+def _sum_counts(per_rank: List[Dict[str, int]]) -> Dict[str, int]:
+    total: Dict[str, int] = {}
+    for counts in per_rank:
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total

@@ -1,0 +1,173 @@
+"""Pure OPLL label rules (paper Sec. 3.2, Eq. 2, 3, 5, 6): no I/O, no model, numpy only.
+
+Scores and thresholds are compared as quantised bins (see ``thresholds.quantize_scores``) so that
+the threshold estimated from the histograms and the per-image decision use the same numbers.
+A prediction is *certain* when ``score_bin >= threshold_bin`` (the authors' code marks
+``score < tau`` as low; the paper's strict ``>`` in Eq. 5 differs only on exact ties).
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..classes import IGNORE_LABEL, THING_TRAIN_IDS
+from ..utils.masks import encode_rle, mask_to_box
+
+
+def thing_mask(sem_labels: np.ndarray, thing_ids: Sequence[int] = THING_TRAIN_IDS) -> np.ndarray:
+    """Eq. 2: pixels whose semantic argmax is a thing class.
+
+    Args:
+        sem_labels: (H, W) int semantic argmax (trainIds).
+        thing_ids: trainIds of the thing classes.
+
+    Returns:
+        (H, W) bool mask. Class-agnostic: a "car" may keep pixels semantics calls "person".
+    """
+    return np.isin(sem_labels, np.asarray(thing_ids))
+
+
+def semantic_pseudo_label(
+    sem_labels: np.ndarray, conf_bins: np.ndarray, threshold_bins: np.ndarray
+) -> np.ndarray:
+    """Semantic OPLL (reference note §4.3): the argmax where confident, 255 elsewhere.
+
+    Args:
+        sem_labels: (H, W) int argmax trainIds in [0, C).
+        conf_bins: (H, W) int quantised max probability.
+        threshold_bins: (C,) int per-class thresholds (bins).
+
+    Returns:
+        (H, W) uint8 trainIds with 255 where ``conf_bins < threshold_bins[label]``.
+    """
+    labels = sem_labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(threshold_bins)):
+        raise ValueError(f"semantic labels outside [0, {len(threshold_bins)})")
+    out = labels.astype(np.uint8)
+    out[conf_bins < np.asarray(threshold_bins)[labels]] = IGNORE_LABEL
+    return out
+
+
+@dataclass
+class BranchLabels:
+    """Certain masks and uncertainty region of one instance branch (visible or amodal).
+
+    Attributes:
+        masks: one entry per detection: the revised (H, W) bool mask when the detection is a
+            certain label of this branch, else None (low score, or empty after revision).
+        uncertain: (H, W) bool uncertainty region (Eq. 6).
+    """
+
+    masks: List[Optional[np.ndarray]]
+    uncertain: np.ndarray
+    num_low: int = 0
+    num_emptied: int = 0
+
+
+def branch_labels(
+    masks: Sequence[np.ndarray],
+    classes: Sequence[int],
+    score_bins: Sequence[int],
+    threshold_bins: np.ndarray,
+    m_thing: np.ndarray,
+    revise: bool = True,
+    uncertainty: bool = True,
+    uncertainty_in_thing: bool = True,
+) -> BranchLabels:
+    """Certain objects (Eq. 3, 5) and the uncertainty region (Eq. 6) of one branch of one image.
+
+    Accumulators are created per call, i.e. per image (the authors' code reuses the previous
+    image's accumulators when an image has no detections, reference note §4.2).
+
+    Args:
+        masks: N (H, W) bool masks of the branch, one per detection.
+        classes: N detector class ids 0..6.
+        score_bins: N quantised detection scores.
+        threshold_bins: (7,) per-class thresholds of the branch (bins).
+        m_thing: (H, W) bool semantic thing mask.
+        revise: apply Eq. 3 (mask := mask ∩ m_thing); dropped only if nothing remains.
+        uncertainty: build the uncertainty region; False gives an empty one.
+        uncertainty_in_thing: intersect the region with m_thing (authors' code, not in the paper).
+
+    Returns:
+        BranchLabels.
+    """
+    low = np.zeros(m_thing.shape, dtype=bool)
+    cert = np.zeros(m_thing.shape, dtype=bool)
+    out: List[Optional[np.ndarray]] = []
+    num_low = num_emptied = 0
+    for mask, c, s in zip(masks, classes, score_bins):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != m_thing.shape:
+            raise ValueError(f"mask shape {mask.shape} != image shape {m_thing.shape}")
+        if s < threshold_bins[int(c)]:
+            # Eq. 6 uses the unrevised low-score mask; the thing term is applied below.
+            low |= mask
+            out.append(None)
+            num_low += 1
+            continue
+        revised = mask & m_thing if revise else mask
+        if not revised.any():
+            out.append(None)
+            num_emptied += 1
+            continue
+        cert |= revised
+        out.append(revised)
+    if uncertainty:
+        uncertain = low & ~cert
+        if uncertainty_in_thing:
+            uncertain &= m_thing
+    else:
+        uncertain = np.zeros(m_thing.shape, dtype=bool)
+    return BranchLabels(out, uncertain, num_low, num_emptied)
+
+
+@dataclass
+class ImageLabels:
+    """OPLL labels of one image, ready for ``storage.write_labels``."""
+
+    objects: List[Dict] = field(default_factory=list)
+    sem: Optional[np.ndarray] = None
+    uncertain: Optional[np.ndarray] = None
+    amodal_uncertain: Optional[np.ndarray] = None
+
+
+def combine_branches(
+    classes: Sequence[int],
+    scores: Sequence[float],
+    visible: BranchLabels,
+    amodal: BranchLabels,
+) -> List[Dict]:
+    """Merges the two branches' certain labels into objects (one per kept detection).
+
+    Our detector gives one detection with one score and both masks, while the authors' code has
+    two independent detectors with separate object lists. A detection becomes an object when
+    at least one branch is certain; the other branch's mask is stored as None so that its mask
+    loss is ignored for that object (its low-score mask is already in that branch's uncertainty
+    region). Class and score come from the detection. Where both are certain the amodal mask is
+    widened to contain the visible one (visible pixels are part of the amodal extent by
+    definition). Box = tight box of the certain pixels (design.md "Boxes").
+
+    Returns:
+        list of {category_id, score, bbox (XYXY_ABS), segmentation (RLE|None),
+        amodal_segmentation (RLE|None)}.
+    """
+    objects = []
+    for j, (c, s) in enumerate(zip(classes, scores)):
+        vis, am = visible.masks[j], amodal.masks[j]
+        if vis is None and am is None:
+            continue
+        if vis is not None and am is not None:
+            am = am | vis
+        union = vis if am is None else am
+        objects.append(
+            {
+                "category_id": int(c),
+                "score": float(s),
+                "bbox": mask_to_box(union),
+                "segmentation": None if vis is None else encode_rle(vis),
+                "amodal_segmentation": None if am is None else encode_rle(am),
+            }
+        )
+    return objects

@@ -1,0 +1,184 @@
+"""ADCL object pool: filtering on hand-made raw predictions, stored values and round trip."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unlock.data.adcl.object_pool import (
+    build_object_pool,
+    load_object_pool,
+    pool_objects_of_image,
+)
+
+
+def _box(shape, y0, y1, x0, x1):
+    m = np.zeros(shape, dtype=bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _det(category_id, score, amodal):
+    return {"category_id": category_id, "score": score, "mask": amodal, "amodal_mask": amodal}
+
+
+def _records():
+    """Three images; expected pool (paper rule: overlap must be < half of the full area):
+
+    img0 (20x30, thing trainId 13 in cols 0..19, road elsewhere):
+      A car 0.97 rows 2-9 cols 2-9 (64 px), B car 0.96 rows 6-13 cols 6-13 (64 px): overlap 16
+      px each (< 32) -> both kept. C pedestrian 0.99 rows 14-17 cols 16-23: thing revision keeps
+      cols 16-19 (16 px). D car 0.5 below the car threshold 0.95 (scores .5/.96/.97: tau_per =
+      .97 admits fewer than tau_fix) -> rejected and not counted in the overlap.
+    img1 (8x12, all thing): F, G truck 0.99/0.98 rows 0-3 cols 0-7 / 4-11: overlap exactly half
+      -> both left out; H truck 0.97 rows 5-7 cols 0-4 -> kept.
+    img2 (4x80, all thing): 20 "other vehicles" with scores .50 .. .69: tau_fix admits none,
+      top-10% threshold x[round(18)] = .68 admits two -> the .68 and .69 objects.
+    """
+    s0 = (20, 30)
+    sem0 = np.zeros(s0, np.uint8)
+    sem0[:, :20] = 13
+    dets0 = [
+        _det(2, 0.97, _box(s0, 2, 10, 2, 10)),
+        _det(2, 0.96, _box(s0, 6, 14, 6, 14)),
+        _det(0, 0.99, _box(s0, 14, 18, 16, 24)),
+        _det(2, 0.5, _box(s0, 2, 14, 2, 14)),
+    ]
+    s1 = (8, 12)
+    dets1 = [
+        _det(3, 0.99, _box(s1, 0, 4, 0, 8)),
+        _det(3, 0.98, _box(s1, 0, 4, 4, 12)),
+        _det(3, 0.97, _box(s1, 5, 8, 0, 5)),
+    ]
+    s2 = (4, 80)
+    dets2 = [_det(4, round(0.5 + 0.01 * j, 2), _box(s2, 0, 2, 4 * j, 4 * j + 2)) for j in range(20)]
+    recs = []
+    for k, (shape, sem, dets) in enumerate(
+        [
+            (s0, sem0, dets0),
+            (s1, np.full(s1, 15, np.uint8), dets1),
+            (s2, np.full(s2, 15, np.uint8), dets2),
+        ]
+    ):
+        recs.append(
+            {
+                "image_id": f"img{k}",
+                "file_name": f"/fake/img{k}.jpg",
+                "height": shape[0],
+                "width": shape[1],
+                "sem_labels": sem,
+                "sem_conf": np.ones(shape, np.float32),
+                "detections": dets,
+            }
+        )
+    return recs
+
+
+def _images(recs):
+    rs = np.random.RandomState(0)
+    return {
+        r["file_name"]: rs.randint(0, 256, (r["height"], r["width"], 3)).astype(np.uint8)
+        for r in recs
+    }
+
+
+@pytest.fixture()
+def built(tmp_path):
+    recs = _records()
+    images = _images(recs)
+    index = build_object_pool(recs, str(tmp_path), image_reader=images.__getitem__)
+    return recs, images, index, tmp_path
+
+
+def test_filter_thresholds_revision_overlap(built):
+    recs, _, index, _ = built
+    got = [
+        (o.image_id, o.category_id, o.score, o.box, o.area, o.overlap_area) for o in index.objects
+    ]
+    assert got == [
+        ("img0", 2, 0.97, (2, 2, 10, 10), 64, 16),
+        ("img0", 2, 0.96, (6, 6, 14, 14), 64, 16),
+        ("img0", 0, 0.99, (16, 14, 20, 18), 16, 0),
+        ("img1", 3, 0.97, (0, 5, 5, 8), 15, 0),
+        ("img2", 4, 0.68, (72, 0, 74, 2), 4, 0),
+        ("img2", 4, 0.69, (76, 0, 78, 2), 4, 0),
+    ]
+    assert index.class_thresholds[2] == 0.95 and index.class_thresholds[4] == 0.68
+    assert index.class_thresholds[1] == 0.0  # no predictions of that class
+    assert index.num_images == 3
+    for o in index.objects:
+        assert o.image_size == (
+            recs[int(o.image_id[-1])]["height"],
+            recs[int(o.image_id[-1])]["width"],
+        )
+
+
+def test_authors_rule_keeps_exactly_half_and_no_revision():
+    recs = _records()
+    r1 = recs[1]
+    kept = pool_objects_of_image(r1["sem_labels"], r1["detections"], [True] * 3, 0.5 + 1e-9)
+    assert [i for i, _, _ in kept] == [0, 1, 2]
+    r0 = recs[0]
+    kept = pool_objects_of_image(
+        r0["sem_labels"], r0["detections"], [True, True, True, False], thing_revision=False
+    )
+    assert kept[2][1].sum() == 32
+
+
+def test_stored_values_and_round_trip(built):
+    _, images, index, root = built
+    with open(os.path.join(root, "index.json")) as f:
+        on_disk = json.load(f)
+    assert on_disk["version"] == 1 and len(on_disk["objects"]) == 6
+    a = index.objects[0]
+    stored = np.asarray(Image.open(os.path.join(root, a.mask_file)))
+    expected = np.ones((8, 8), np.uint8)
+    expected[4:, 4:] = 255  # bottom-right 4x4 is covered by B too
+    np.testing.assert_array_equal(stored, expected)
+    pool = load_object_pool(str(root))
+    assert len(pool) == 6 and pool.index.objects == index.objects
+    for i, o in enumerate(pool.objects):
+        data = pool.load(i)
+        x0, y0, x1, y1 = o.box
+        np.testing.assert_array_equal(data["pixels"], images[o.file_name][y0:y1, x0:x1])
+        assert data["full_mask"].sum() == o.area and data["overlap_mask"].sum() == o.overlap_area
+        assert not (data["overlap_mask"] & ~data["full_mask"]).any()
+    np.testing.assert_array_equal(pool.load(0)["overlap_mask"], expected == 255)
+
+
+def test_sample(built):
+    pool = load_object_pool(str(built[3]))
+    idx = pool.sample(np.random.RandomState(0), 4)
+    assert len(idx) == 4 and len(set(idx)) == 4 and all(0 <= i < 6 for i in idx)
+    assert sorted(pool.sample(np.random.RandomState(1), 100)) == list(range(6))
+    assert pool.sample(np.random.default_rng(0), 0) == []
+
+
+def test_streaming_inputs_and_errors(tmp_path):
+    recs = _records()
+    images = _images(recs)
+    with pytest.raises(TypeError, match="one-shot"):
+        build_object_pool(iter(recs), str(tmp_path), image_reader=images.__getitem__)
+    index = build_object_pool(
+        lambda: iter(recs), str(tmp_path / "p"), image_reader=images.__getitem__
+    )
+    assert len(index.objects) == 6
+    empty = build_object_pool([], str(tmp_path / "empty"))
+    assert empty.objects == [] and len(load_object_pool(str(tmp_path / "empty"))) == 0
+
+    with pytest.raises(FileNotFoundError, match="index.json"):
+        load_object_pool(str(tmp_path / "missing"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "index.json").write_text(json.dumps({"version": 99, "objects": []}))
+    with pytest.raises(ValueError, match=r"bad/index.json.*version 99"):
+        load_object_pool(str(bad))
+
+    wrong = [dict(recs[0], height=21)]
+    with pytest.raises(ValueError, match="img0"):
+        build_object_pool(wrong, str(tmp_path / "w"), image_reader=images.__getitem__)
+    small = {k: v[:5] for k, v in images.items()}
+    with pytest.raises(ValueError, match="/fake/img0.jpg"):
+        build_object_pool(recs, str(tmp_path / "w2"), image_reader=small.__getitem__)

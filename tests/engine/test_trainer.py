@@ -1,0 +1,151 @@
+"""UnlockTrainer on a tiny generated target set with a randomly initialised "source" model:
+OPLL writes pseudo-labels (resuming after a kill), then a few iterations train with every loss
+finite; the extras (L2 anchor, LR multipliers, ClassMix guard) behave as documented."""
+
+import math
+
+import pytest
+import torch
+
+from common import get_unlock_cfg
+from fixtures_synthetic import register_tiny_target, save_checkpoint, write_target_images
+from unlock.engine import UnlockTrainer
+from unlock.pseudo_labels import storage
+from unlock.pseudo_labels.generator import SourcePredictor
+
+# A random detector scores about 1/8 per class: low thresholds so that some objects are certain.
+LOW_THRESHOLDS = [
+    "UNLOCK.OPLL.ENABLED",
+    "True",
+    "UNLOCK.OPLL.MIN_SCORE",
+    "0.0",
+    "UNLOCK.OPLL.VISIBLE_THRESHOLDS",
+    "(0.1, 0.3)",
+    "UNLOCK.OPLL.AMODAL_THRESHOLDS",
+    "(0.1, 0.5)",
+    "UNLOCK.OPLL.SEMANTIC_THRESHOLDS",
+    "(0.0, 0.8)",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
+    "SOLVER.MAX_ITER",
+    "2",
+    "DATASETS.TEST",
+    "()",
+]
+
+
+def make_cfg(tmp_path, name, opts=()):
+    dicts = write_target_images(str(tmp_path / "data"), num=3, height=64, width=128)
+    register_tiny_target(name, dicts)
+    cfg = get_unlock_cfg()
+    weights = save_checkpoint(cfg, str(tmp_path / "source" / "model.pth"))
+    cfg.merge_from_list(
+        LOW_THRESHOLDS
+        + [
+            "MODEL.WEIGHTS",
+            weights,
+            "UNLOCK.OPLL.TARGET_DATASET",
+            name,
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+            *opts,
+        ]
+    )
+    cfg.freeze()
+    return cfg
+
+
+def train(cfg):
+    trainer = UnlockTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return trainer.storage.histories()
+
+
+@pytest.mark.slow
+def test_pseudo_labels_resume_then_training_losses_are_finite(tmp_path, monkeypatch):
+    cfg = make_cfg(tmp_path, "trainer_target")
+    real, calls = storage.write_raw_prediction, []
+
+    def dying(*args):
+        if calls:
+            raise KeyboardInterrupt("simulated kill")
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(storage, "write_raw_prediction", dying)
+    with pytest.raises(KeyboardInterrupt):
+        UnlockTrainer.generate_pseudo_labels(cfg)
+    monkeypatch.setattr(storage, "write_raw_prediction", real)
+    predicted = []
+    call = SourcePredictor.__call__
+    monkeypatch.setattr(
+        SourcePredictor, "__call__", lambda self, d: predicted.append(1) or call(self, d)
+    )
+    train_cfg = UnlockTrainer.generate_pseudo_labels(cfg)
+    assert len(predicted) == 2  # the first image was done before the kill
+
+    assert train_cfg.DATASETS.TRAIN == ("trainer_target_opll",)
+    manifest = storage.read_manifest(str(tmp_path / "out" / "pseudo_labels"))
+    assert manifest["status"] == "complete" and manifest["counts"]["objects"] > 0
+
+    histories = train(train_cfg)
+    for key in (
+        "loss_sem_seg",
+        "loss_cls",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_amodal_mask",
+        "loss_rpn_cls",
+        "loss_rpn_loc",
+        "total_loss",
+    ):
+        values = [v for v, _ in histories[key].values()]
+        assert len(values) == 2 and all(math.isfinite(v) for v in values), key
+
+
+@pytest.mark.slow
+def test_anchor_loss_starts_at_zero_and_grows(tmp_path):
+    cfg = make_cfg(tmp_path, "trainer_anchor", ["UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT", "10.0"])
+    histories = train(UnlockTrainer.generate_pseudo_labels(cfg))
+    first, second = [v for v, _ in histories["loss_anchor"].values()]
+    assert first == 0.0 and second > 0.0  # the student starts at the source weights
+
+
+def test_lr_multipliers_scale_param_groups():
+    cfg = get_unlock_cfg(
+        opts=[
+            "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS",
+            "(100.0, 10.0, 0.5, 1.0)",
+            "SOLVER.BASE_LR",
+            "0.01",
+        ]
+    )
+    model = UnlockTrainer.build_model(cfg)
+    opt = UnlockTrainer.build_optimizer(cfg, model)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    expected = {
+        "sem_seg_head.": 1.0,
+        "backbone.fpn_": 0.1,
+        "roi_heads.": 0.005,
+        "proposal_generator.": 0.005,
+        "backbone.bottom_up.": 0.01,
+    }
+    for name, p in model.named_parameters():
+        for prefix, lr in expected.items():
+            if name.startswith(prefix):
+                assert lr_of[id(p)] == pytest.approx(lr), name
+
+
+def test_classmix_is_refused_not_ignored():
+    cfg = get_unlock_cfg(opts=["UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT", "1.0"])
+    with pytest.raises(NotImplementedError, match="ClassMix"):
+        UnlockTrainer.build_model(cfg)
+    with pytest.raises(NotImplementedError, match="ClassMix"):
+        UnlockTrainer.generate_pseudo_labels(cfg)
+
+
+def test_anchor_without_weights_raises():
+    cfg = get_unlock_cfg(opts=["UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT", "1.0"])
+    with pytest.raises(ValueError, match="source MODEL.WEIGHTS"):
+        UnlockTrainer.build_model(cfg)

@@ -1,0 +1,35 @@
+"""GT building: semantic from panoptic (crowd/void -> 255) and the fmt §1.6 amodal filter."""
+import numpy as np
+import pytest
+
+from unlock.evaluation import build_ground_truth
+
+from .helpers import segments, write_gt
+
+
+def test_semantic_and_amodal_filter(tmp_path):
+    pan = np.zeros((10, 12), np.int64)
+    pan[0:4, 0:4] = 13001  # kept
+    pan[5, 0:6] = 13002  # 1 px tall: dropped by the box rule (Q8)
+    pan[6:9, 6:9] = 12  # crowd cyclists
+    pan[9, 9:] = 255
+    segs = segments([(0, 0, int((pan == 0).sum())), (13001, 13, 16), (13002, 13, 6), (12, 12, 9, 1)])
+    am = {13001: pan == 13001, 13002: pan == 13002}
+    d = write_gt(str(tmp_path), "g", pan, segs, am)
+    d["annotations"].append(dict(d["annotations"][0], segment_id=0, amodal_segmentation=None))
+    gt = build_ground_truth(d)
+    assert gt.semantic[0, 0] == 13 and gt.semantic[6, 6] == 255 and gt.semantic[9, 11] == 255
+    assert gt.semantic[9, 0] == 0
+    assert gt.amodal_ids.tolist() == [13001] and gt.amodal_cats.tolist() == [13]
+    assert gt.void.sum() == 3
+
+
+def test_bad_files_raise_naming_the_file(tmp_path):
+    pan = np.zeros((4, 5), np.int64)
+    d = write_gt(str(tmp_path), "bad", pan, segments([(0, 0, 20)]))
+    with pytest.raises(ValueError, match="bad_panoptic.png: image is 5x4"):
+        build_ground_truth(dict(d, height=5, width=4))
+    with pytest.raises(ValueError, match="missing.png"):
+        build_ground_truth(dict(d, pan_seg_file_name=str(tmp_path / "missing.png")))
+    with pytest.raises(ValueError, match="pan_seg_file_name"):
+        build_ground_truth({"file_name": "x.png", "height": 4, "width": 5, "segments_info": []})

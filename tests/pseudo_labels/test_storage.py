@@ -1,0 +1,108 @@
+"""On-disk pseudo-label format: round trips, completion markers, clear errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from unlock.pseudo_labels import storage
+
+
+def make_record(image_id="a", h=5, w=7):
+    rng = np.random.default_rng(1)
+    mask = np.zeros((h, w), bool)
+    mask[1:3, 2:5] = True
+    return {
+        "image_id": image_id,
+        "file_name": f"/x/{image_id}.png",
+        "height": h,
+        "width": w,
+        "sem_labels": rng.integers(0, 18, size=(h, w)).astype(np.uint8),
+        "sem_conf": rng.uniform(0, 1, size=(h, w)).astype(np.float32),
+        "detections": [
+            {
+                "category_id": 2,
+                "score": 0.75,
+                "mask": mask,
+                "amodal_mask": mask | np.roll(mask, 1, axis=0),
+            }
+        ],
+    }
+
+
+def test_raw_round_trip(tmp_path):
+    root = str(tmp_path)
+    rec = make_record()
+    assert not storage.raw_exists(root, "a")
+    storage.write_raw_prediction(root, rec)
+    assert storage.raw_exists(root, "a")
+    back = storage.read_raw_prediction(root, "a")
+    np.testing.assert_array_equal(back["sem_labels"], rec["sem_labels"])
+    np.testing.assert_allclose(back["sem_conf"], rec["sem_conf"], atol=0.5 / 65535 + 1e-7)
+    (d,) = back["detections"]
+    assert d["category_id"] == 2 and d["score"] == 0.75
+    np.testing.assert_array_equal(d["mask"], rec["detections"][0]["mask"])
+    np.testing.assert_array_equal(d["amodal_mask"], rec["detections"][0]["amodal_mask"])
+    assert d["bbox"] == [2.0, 1.0, 5.0, 4.0]  # box of visible ∪ amodal (one row lower)
+    # the iterator is re-iterable (the ADCL pool builder walks it twice)
+    records = storage.iter_raw_predictions(root, [{"image_id": "a"}])
+    assert [r["image_id"] for r in records] == [r["image_id"] for r in records] == ["a"]
+    assert not [f for f in os.listdir(tmp_path / "raw") if f.startswith(".tmp")]
+
+
+def test_labels_round_trip(tmp_path):
+    root = str(tmp_path)
+    image = {"image_id": "c/b", "file_name": "/x/b.png", "height": 2, "width": 3}
+    objs = [
+        {
+            "category_id": 1,
+            "score": 0.5,
+            "bbox": [0, 0, 1, 1],
+            "segmentation": None,
+            "amodal_segmentation": {"size": [2, 3], "counts": "01"},
+        }
+    ]
+    sem = np.array([[1, 255, 3], [4, 5, 6]], np.uint8)
+    unc = np.array([[1, 0, 0], [0, 0, 1]], bool)
+    storage.write_labels(root, image, objs, sem, unc, ~unc)
+    data = storage.read_labels(root, "c/b")
+    assert data["objects"] == objs and data["file_name"] == "/x/b.png"
+    png = storage.read_png(storage.label_png_path(root, "c/b", "uncertain"), np.uint8)
+    np.testing.assert_array_equal(png, unc * 255)
+    np.testing.assert_array_equal(
+        storage.read_png(storage.label_png_path(root, "c/b", "sem"), np.uint8), sem
+    )
+
+
+def test_bad_files_raise_naming_the_file(tmp_path):
+    root = str(tmp_path)
+    storage.write_raw_prediction(root, make_record("a"))
+    path = storage.raw_json_path(root, "a")
+    data = json.load(open(path))
+    json.dump(dict(data, version=99), open(path, "w"))
+    with pytest.raises(ValueError, match=r"a\.json.*version 99"):
+        storage.read_raw_prediction(root, "a")
+    open(path, "w").write("{broken")
+    with pytest.raises(ValueError, match=r"a\.json: not valid JSON"):
+        storage.read_raw_header(root, "a")
+    with pytest.raises(FileNotFoundError, match="zz.json"):
+        storage.read_labels(root, "zz")
+    with pytest.raises(ValueError, match="cannot be used"):
+        storage.raw_json_path(root, "../escape")
+
+
+def test_label_object_without_masks_is_rejected(tmp_path):
+    root = str(tmp_path)
+    image = {"image_id": "b", "file_name": "f", "height": 1, "width": 1}
+    obj = {
+        "category_id": 1,
+        "score": 0.5,
+        "bbox": [0, 0, 1, 1],
+        "segmentation": None,
+        "amodal_segmentation": None,
+    }
+    z = np.zeros((1, 1), bool)
+    storage.write_labels(root, image, [obj], z.astype(np.uint8), z, z)
+    with pytest.raises(ValueError, match=r"b\.json: an object has neither"):
+        storage.read_labels(root, "b")

@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""CPU inference time of AmodalPanopticFPN (with fusion) vs detectron2's stock PanopticFPN.
+
+Both models are built from the same config (same backbone, FPN, RPN, box and visible mask heads,
+same widths, shared weights) and run on the same random panorama-like input in one process. The
+stock model's semantic head predicts the 11 stuff classes + 1 "things" class (NUM_CLASSES 12), as
+PanopticFPN expects; ours predicts all 18. Prints a markdown table and optionally writes it.
+
+Example:
+    OMP_NUM_THREADS=2 .venv/bin/python tools/benchmark_model.py --height 100 --width 512 \
+        --iters 20 --output /tmp/bench.md
+"""
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable, Dict, List
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.modeling.postprocessing import sem_seg_postprocess
+
+from unlock.config import add_unlock_config
+from unlock.modeling.postprocessing import (
+    amodal_detector_postprocess,
+    combine_amodal_panoptic_outputs,
+)
+from unlock.utils.file_io import atomic_write_bytes
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CFG = os.path.join(REPO, "configs", "quick_schedules", "unlock_R18_tiny_cpu.yaml")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--config-file", default=DEFAULT_CFG)
+    p.add_argument("--height", type=int, default=100)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--iters", type=int, default=20, help="timed images per model")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--fusion-thresh",
+        type=float,
+        default=0.0,
+        help="score threshold of both fusions (both models); 0 fuses every detection (worst "
+        "case; an untrained model scores far below the 0.55/0.5 defaults). <0 keeps the config.",
+    )
+    p.add_argument("--output", default="", help="write the markdown table here (atomic)")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    return p.parse_args(argv)
+
+
+def build_cfgs(args):
+    def base():
+        cfg = get_cfg()
+        add_unlock_config(cfg)
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
+        cfg.MODEL.DEVICE = "cpu"
+        cfg.INPUT.MIN_SIZE_TEST = 0  # feed the tensor as is: no resize in either model
+        return cfg
+
+    ours = base()
+    stock = base()
+    stock.MODEL.META_ARCHITECTURE = "PanopticFPN"
+    stock.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+    stock.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 12  # 11 stuff + one "things" class
+    comb = ours.MODEL.AMODAL_PANOPTIC_FPN.COMBINE
+    stock.MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT = comb.STUFF_AREA_LIMIT
+    stock.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = comb.INSTANCES_CONFIDENCE_THRESH
+    if args.fusion_thresh >= 0:
+        comb.INSTANCES_CONFIDENCE_THRESH = args.fusion_thresh
+        comb.AMODAL_CONFIDENCE_THRESH = args.fusion_thresh
+        stock.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = args.fusion_thresh
+    return ours, stock
+
+
+def time_per_image(fn: Callable[[], object], warmup: int, iters: int) -> float:
+    """Mean wall time of ``fn`` in ms after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    return (time.perf_counter() - start) * 1000.0 / iters
+
+
+def stage_breakdown(model, inputs, warmup: int, iters: int) -> Dict[str, float]:
+    """ms/image of AmodalPanopticFPN's network, paste-back and fusion, timed separately."""
+    h, w = inputs[0]["height"], inputs[0]["width"]
+    dets, sems = model.inference(inputs, do_postprocess=False)
+    size = dets[0].image_size
+
+    def paste():
+        probs = sem_seg_postprocess(sems[0], size, h, w).softmax(dim=0)
+        return amodal_detector_postprocess(dets[0], h, w), probs
+
+    inst, probs = paste()
+    semantic = probs.argmax(dim=0)
+    return {
+        "network (backbone, heads)": time_per_image(
+            lambda: model.inference(inputs, do_postprocess=False), warmup, iters
+        ),
+        "paste-back (sem resize+softmax, both masks)": time_per_image(paste, warmup, iters),
+        "fusion (panoptic + amodal panoptic)": time_per_image(
+            lambda: combine_amodal_panoptic_outputs(inst, semantic, **model.fusion_kwargs),
+            warmup,
+            iters,
+        ),
+    }
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ours_cfg, stock_cfg = build_cfgs(args)
+    torch.manual_seed(0)
+    stock = build_model(stock_cfg).eval()
+    ours = build_model(ours_cfg).eval()
+    # Share every weight whose name and shape match, so both detectors see the same boxes.
+    own = ours.state_dict()
+    shared = {k: v for k, v in stock.state_dict().items() if k in own and own[k].shape == v.shape}
+    ours.load_state_dict(shared, strict=False)
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, args.height, args.width), generator=g, dtype=torch.uint8)
+    inputs: List[Dict] = [{"image": image, "height": args.height, "width": args.width}]
+
+    with torch.no_grad():
+        n_det = len(ours(inputs)[0]["instances"])
+        ms_stock = time_per_image(lambda: stock(inputs), args.warmup, args.iters)
+        ms_ours = time_per_image(lambda: ours(inputs), args.warmup, args.iters)
+        stages = stage_breakdown(ours, inputs, args.warmup, args.iters)
+
+    ratio = ms_ours / ms_stock
+    lines = [
+        f"Input 3x{args.height}x{args.width}, {args.threads} threads, {args.warmup} warm-up + "
+        f"{args.iters} timed images, {n_det} detections/image, fusion threshold "
+        f"{args.fusion_thresh if args.fusion_thresh >= 0 else 'from config'}, "
+        f"config `{os.path.relpath(args.config_file, REPO)}` {' '.join(args.opts)}",
+        "",
+        "| model | ms/image | ratio |",
+        "|---|---:|---:|",
+        f"| PanopticFPN (stock, sem head 12 classes) | {ms_stock:.1f} | 1.00 |",
+        f"| AmodalPanopticFPN (18-class sem head, amodal head, both fusions) | {ms_ours:.1f} | "
+        f"{ratio:.2f} |",
+        "",
+        "| AmodalPanopticFPN stage | ms/image |",
+        "|---|---:|",
+    ] + [f"| {name} | {ms:.1f} |" for name, ms in stages.items()]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    print(f"ratio {ratio:.2f} ({'within' if ratio <= 1.3 else 'ABOVE'} the 1.3x target)")
+    if args.output:
+        atomic_write_bytes(args.output, table.encode("utf-8"))
+    return table
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
