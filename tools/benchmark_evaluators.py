@@ -12,6 +12,7 @@ outputs, reading and decoding the GT files itself, plus ``evaluate``.
 
     python tools/benchmark_evaluators.py --num-images 100 --output output/benchmark_evaluators.md
 """
+
 import argparse
 import contextlib
 import io
@@ -43,10 +44,10 @@ def make_scene(rng, h, w, n_objects):
     rows = np.sort(rng.integers(int(0.15 * h), int(0.85 * h), 3))
     for band, (y0, y1) in zip((10, 2, 8, 0), zip(np.r_[0, rows], np.r_[rows, h])):
         pan[y0:y1] = band
-    pan[rows[1]:rows[2], : w // 3] = 1  # sidewalk on one side
+    pan[rows[1] : rows[2], : w // 3] = 1  # sidewalk on one side
     for _ in range(4):  # poles and signs
         x = int(rng.integers(0, w - 6))
-        pan[int(0.2 * h):rows[2], x:x + int(rng.integers(2, 6))] = int(rng.choice([5, 7]))
+        pan[int(0.2 * h) : rows[2], x : x + int(rng.integers(2, 6))] = int(rng.choice([5, 7]))
     counters = {}
     for _ in range(n_objects):
         c = int(rng.integers(11, 18))
@@ -68,12 +69,17 @@ def make_scene(rng, h, w, n_objects):
         pan[ys, xs][m] = value
     for _ in range(int(rng.integers(1, 4))):
         y0, x0 = int(rng.integers(0, h - 20)), int(rng.integers(0, w - 40))
-        pan[y0:y0 + int(rng.integers(5, 20)), x0:x0 + int(rng.integers(5, 40))] = 255
+        pan[y0 : y0 + int(rng.integers(5, 20)), x0 : x0 + int(rng.integers(5, 40))] = 255
     ids, counts = np.unique(pan, return_counts=True)
     segs = [
-        {"id": int(i), "category_id": int(i if i < 1000 else i // 1000), "area": int(n),
-         "iscrowd": int(11 <= i < 1000)}
-        for i, n in zip(ids, counts) if i != 255
+        {
+            "id": int(i),
+            "category_id": int(i if i < 1000 else i // 1000),
+            "area": int(n),
+            "iscrowd": int(11 <= i < 1000),
+        }
+        for i, n in zip(ids, counts)
+        if i != 255
     ]
     return pan, segs
 
@@ -95,7 +101,7 @@ def make_predictions(rng, pan, segs):
     for _ in range(5):
         m = np.zeros((h, w), bool)
         y0, x0 = int(rng.integers(h // 3, h - 40)), int(rng.integers(0, w - 80))
-        m[y0:y0 + int(rng.integers(5, 40)), x0:x0 + int(rng.integers(5, 80))] = True
+        m[y0 : y0 + int(rng.integers(5, 40)), x0 : x0 + int(rng.integers(5, 80))] = True
         masks.append(m)
         scores.append(float(rng.uniform(0.05, 0.6)))
         classes.append(int(rng.integers(0, 7)))
@@ -134,19 +140,42 @@ def write_inputs(root, n, h, w, n_objects, seed):
         name = f"pano{i:03d}"
         pan_path = os.path.join(root, "gt", f"{name}_panoptic.png")
         Image.fromarray(_rgb(pan)).save(pan_path)
-        dicts.append({"file_name": f"{name}.png", "image_id": name, "height": h, "width": w,
-                      "pan_seg_file_name": pan_path, "segments_info": segs, "annotations": []})
+        dicts.append(
+            {
+                "file_name": f"{name}.png",
+                "image_id": name,
+                "height": h,
+                "width": w,
+                "pan_seg_file_name": pan_path,
+                "segments_info": segs,
+                "annotations": [],
+            }
+        )
         # panopticapi: VOID = 0, so ids below 1000 move up by one and 255 becomes 0.
         pq_gt = np.where(pan < 1000, pan + 1, pan)
         pq_gt[pan == 255] = 0
         Image.fromarray(_rgb(pq_gt)).save(os.path.join(root, "gt_pq", f"{name}.png"))
-        gt_anns.append({"image_id": name, "file_name": f"{name}.png", "segments_info": [
-            dict(s, id=s["id"] + 1 if s["id"] < 1000 else s["id"]) for s in segs]})
+        gt_anns.append(
+            {
+                "image_id": name,
+                "file_name": f"{name}.png",
+                "segments_info": [
+                    dict(s, id=s["id"] + 1 if s["id"] < 1000 else s["id"]) for s in segs
+                ],
+            }
+        )
         d2, d2_segs, rles, scores, classes = make_predictions(rng, pan, segs)
         Image.fromarray(_rgb(d2)).save(os.path.join(root, "pred_pq", f"{name}.png"))
-        pred_anns.append({"image_id": name, "file_name": f"{name}.png", "segments_info": [
-            {"id": s["id"], "category_id": s["category_id"] + (11 if s["isthing"] else 0)}
-            for s in d2_segs]})
+        pred_anns.append(
+            {
+                "image_id": name,
+                "file_name": f"{name}.png",
+                "segments_info": [
+                    {"id": s["id"], "category_id": s["category_id"] + (11 if s["isthing"] else 0)}
+                    for s in d2_segs
+                ],
+            }
+        )
         # cityscapesscripts: 16-bit instance ids and per-prediction 0/255 masks.
         gt_png = os.path.join(root, "gt", f"{name}_instanceTrainIds.png")
         Image.fromarray(pan.astype(np.uint16)).save(gt_png)
@@ -154,7 +183,9 @@ def write_inputs(root, n, h, w, n_objects, seed):
         lines = []
         for j, (r, s, c) in enumerate(zip(rles, scores, classes)):
             rel = f"mask/{name}_{j}.png"
-            Image.fromarray(decode_rle(r).astype(np.uint8) * 255).save(os.path.join(root, "pred_cs", rel))
+            Image.fromarray(decode_rle(r).astype(np.uint8) * 255).save(
+                os.path.join(root, "pred_cs", rel)
+            )
             lines.append(f"{rel} {c + 11} {s}\n")
         txt = os.path.join(root, "pred_cs", f"{name}_pred.txt")
         atomic_write_bytes(txt, "".join(lines).encode())
@@ -222,7 +253,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as root:
         dicts, outputs, cs_gt, cs_pred = write_inputs(
-            root, args.num_images, args.height, args.width, args.objects, args.seed)
+            root, args.num_images, args.height, args.width, args.objects, args.seed
+        )
 
         def pan_out(o):
             return {"panoptic_seg": (o[0], o[1])}
@@ -232,41 +264,95 @@ def main():
             import torch
 
             inst = Instances((args.height, args.width))
-            masks = np.stack([decode_rle(r) for r in o[2]])
+            masks = np.ascontiguousarray(np.stack([decode_rle(r) for r in o[2]]))
             inst.pred_masks = torch.from_numpy(masks)
             inst.scores = torch.from_numpy(o[3])
             inst.pred_classes = torch.from_numpy(o[4])
             return {"instances": inst}
 
-        t_pq, ours_pq = run_ours(UnlockPanopticEvaluator("bench", NAMES, ("oass", "strict")),
-                                 dicts, outputs, pan_out)
+        t_pq, ours_pq = run_ours(
+            UnlockPanopticEvaluator("bench", NAMES, ("oass", "strict")), dicts, outputs, pan_out
+        )
+        import panopticapi.evaluation as pq_module
+
         with contextlib.redirect_stdout(io.StringIO()):
+            # Same single core as ours: panopticapi sizes its pool with multiprocessing.cpu_count().
+            cpu_count = pq_module.multiprocessing.cpu_count
+            pq_module.multiprocessing.cpu_count = lambda: 1
+            try:
+                t0 = time.perf_counter()
+                ref_pq1 = pq_compute(
+                    os.path.join(root, "gt_pq.json"),
+                    os.path.join(root, "pred_pq.json"),
+                    os.path.join(root, "gt_pq"),
+                    os.path.join(root, "pred_pq"),
+                )
+                t_pqapi1 = time.perf_counter() - t0
+            finally:
+                pq_module.multiprocessing.cpu_count = cpu_count
             t0 = time.perf_counter()
-            ref_pq = pq_compute(os.path.join(root, "gt_pq.json"), os.path.join(root, "pred_pq.json"),
-                                os.path.join(root, "gt_pq"), os.path.join(root, "pred_pq"))
+            ref_pq = pq_compute(
+                os.path.join(root, "gt_pq.json"),
+                os.path.join(root, "pred_pq.json"),
+                os.path.join(root, "gt_pq"),
+                os.path.join(root, "pred_pq"),
+            )
             t_pqapi = time.perf_counter() - t0
         ours_pq = ours_pq["panoptic_seg"]
         pq_equal = all(
             abs(ours_pq[f"{k.upper()}{tag}_strict"] - 100 * ref_pq[g][k]) < 1e-9
-            for g, tag in (("All", ""), ("Things", "_th"), ("Stuff", "_st")) for k in ("pq", "sq", "rq"))
+            for g, tag in (("All", ""), ("Things", "_th"), ("Stuff", "_st"))
+            for k in ("pq", "sq", "rq")
+        )
 
-        t_ap, ours_ap = run_ours(UnlockInstanceEvaluator("bench", NAMES[11:], ("oass", "strict"), 100),
-                                 dicts, outputs, inst_out)
-        t_ap1, ours_ap1 = run_ours(UnlockInstanceEvaluator("bench", NAMES[11:], ("oass",), 100),
-                                   dicts, outputs, inst_out)
+        t_ap, ours_ap = run_ours(
+            UnlockInstanceEvaluator("bench", NAMES[11:], ("oass", "strict"), 100),
+            dicts,
+            outputs,
+            inst_out,
+        )
+        t_ap1, ours_ap1 = run_ours(
+            UnlockInstanceEvaluator("bench", NAMES[11:], ("oass",), 100), dicts, outputs, inst_out
+        )
         with contextlib.redirect_stdout(io.StringIO()):
             t_cs, ref_ap = run_cityscapes(root, cs_pred, cs_gt)
         ours_ap = ours_ap["segm"]
-        ap_equal = (abs(ours_ap["AP"] - 100 * ref_ap["averages"]["allAp"]) < 1e-9
-                    and abs(ours_ap["AP50"] - 100 * ref_ap["averages"]["allAp50%"]) < 1e-9)
+        ap_equal = (
+            abs(ours_ap["AP"] - 100 * ref_ap["averages"]["allAp"]) < 1e-9
+            and abs(ours_ap["AP50"] - 100 * ref_ap["averages"]["allAp50%"]) < 1e-9
+        )
 
+    # The two panopticapi runs sum IoUs in a different order: equal up to float rounding.
+    pq_equal = pq_equal and abs(ref_pq1["All"]["pq"] - ref_pq["All"]["pq"]) < 1e-12
     rows = [
-        ("PQ (ours, oass+strict) vs panopticapi pq_compute", t_pq, t_pqapi,
-         f"PQ {ours_pq['PQ_strict']:.4f} vs {100 * ref_pq['All']['pq']:.4f}", pq_equal),
-        ("AP (ours, oass+strict) vs cityscapesscripts", t_ap, t_cs,
-         f"AP {ours_ap['AP']:.4f} vs {100 * ref_ap['averages']['allAp']:.4f}", ap_equal),
-        ("AP (ours, oass only) vs cityscapesscripts", t_ap1, t_cs,
-         f"AP {ours_ap1['segm']['AP']:.4f}", ap_equal),
+        (
+            "PQ (ours, oass+strict) vs panopticapi, 1 worker process",
+            t_pq,
+            t_pqapi1,
+            f"PQ {ours_pq['PQ_strict']:.4f} vs {100 * ref_pq1['All']['pq']:.4f}",
+            pq_equal,
+        ),
+        (
+            f"PQ (ours, oass+strict) vs panopticapi, {os.cpu_count()} worker processes",
+            t_pq,
+            t_pqapi,
+            f"PQ {ours_pq['PQ_strict']:.4f} vs {100 * ref_pq['All']['pq']:.4f}",
+            pq_equal,
+        ),
+        (
+            "AP (ours, oass+strict) vs cityscapesscripts",
+            t_ap,
+            t_cs,
+            f"AP {ours_ap['AP']:.4f} vs {100 * ref_ap['averages']['allAp']:.4f}",
+            ap_equal,
+        ),
+        (
+            "AP (ours, oass only) vs cityscapesscripts",
+            t_ap1,
+            t_cs,
+            f"AP {ours_ap1['segm']['AP']:.4f}",
+            ap_equal,
+        ),
     ]
     lines = [
         f"{args.num_images} panoramas {args.width}x{args.height}, ~{args.objects} objects each, "
@@ -276,7 +362,9 @@ def main():
         "|---|---|---|---|---|---|",
     ]
     for name, ours_t, ref_t, nums, eq in rows:
-        lines.append(f"| {name} | {ours_t:.2f} | {ref_t:.2f} | {ref_t / ours_t:.1f}x | {nums} | {eq} |")
+        lines.append(
+            f"| {name} | {ours_t:.2f} | {ref_t:.2f} | {ref_t / ours_t:.1f}x | {nums} | {eq} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     atomic_write_bytes(args.output, text.encode())

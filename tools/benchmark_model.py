@@ -13,6 +13,7 @@ Example:
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from typing import Callable, Dict, List
@@ -79,13 +80,23 @@ def build_cfgs(args):
 
 
 def time_per_image(fn: Callable[[], object], warmup: int, iters: int) -> float:
-    """Mean wall time of ``fn`` in ms after ``warmup`` untimed calls."""
+    """Median wall time of ``fn`` in ms after ``warmup`` untimed calls."""
+    return time_interleaved([fn], warmup, iters)[0]
+
+
+def time_interleaved(fns: List[Callable[[], object]], warmup: int, iters: int) -> List[float]:
+    """Median ms per call of each function, calling them in turn on every round, so that both
+    models see the same machine load (the CPUs are shared); medians resist load spikes."""
     for _ in range(warmup):
-        fn()
-    start = time.perf_counter()
+        for fn in fns:
+            fn()
+    samples = [[] for _ in fns]
     for _ in range(iters):
-        fn()
-    return (time.perf_counter() - start) * 1000.0 / iters
+        for fn, out in zip(fns, samples):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000.0)
+    return [statistics.median(x) for x in samples]
 
 
 def stage_breakdown(model, inputs, warmup: int, iters: int) -> Dict[str, float]:
@@ -131,14 +142,15 @@ def main(argv=None) -> str:
 
     with torch.no_grad():
         n_det = len(ours(inputs)[0]["instances"])
-        ms_stock = time_per_image(lambda: stock(inputs), args.warmup, args.iters)
-        ms_ours = time_per_image(lambda: ours(inputs), args.warmup, args.iters)
+        ms_stock, ms_ours = time_interleaved(
+            [lambda: stock(inputs), lambda: ours(inputs)], args.warmup, args.iters
+        )
         stages = stage_breakdown(ours, inputs, args.warmup, args.iters)
 
     ratio = ms_ours / ms_stock
     lines = [
         f"Input 3x{args.height}x{args.width}, {args.threads} threads, {args.warmup} warm-up + "
-        f"{args.iters} timed images, {n_det} detections/image, fusion threshold "
+        f"{args.iters} timed images (interleaved, median), {n_det} detections/image, fusion threshold "
         f"{args.fusion_thresh if args.fusion_thresh >= 0 else 'from config'}, "
         f"config `{os.path.relpath(args.config_file, REPO)}` {' '.join(args.opts)}",
         "",

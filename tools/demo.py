@@ -10,6 +10,7 @@ instances, panoptic, amodal panoptic) and, with ``--export``, the predictions in
 that is not an image, an empty folder, an unwritable output folder) end the run with a one-line
 message and exit status 1.
 """
+
 import argparse
 import logging
 import os
@@ -30,7 +31,7 @@ from unlock.engine.predictor import (
     load_image,
 )
 from unlock.utils.checkpoint import CheckpointError
-from unlock.utils.export import PredictionExporter
+from unlock.evaluation.export import PredictionExporter
 from unlock.utils.file_io import atomic_write_image
 from unlock.utils.visualizer import draw_five_outputs
 
@@ -102,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
         check_image_file(path)
     prepare_output_dir(args.output)
     predictor = UnlockPredictor(cfg)
-    exporter = PredictionExporter(args.output, predictor.metadata) if args.export else None
+    exporter = None
+    if args.export:
+        # The evaluation exporter is a DatasetEvaluator: fed one image at a time here.
+        meta = predictor.metadata
+        exporter = PredictionExporter(args.output, meta.thing_classes, meta.stuff_classes)
+        exporter.reset()
 
     for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="demo", unit="img"):
         image_bgr = load_image(path, "BGR")
@@ -110,10 +116,9 @@ def run(args: argparse.Namespace) -> int:
         picture = draw_five_outputs(image_bgr[:, :, ::-1], outputs, predictor.metadata)
         atomic_write_image(os.path.join(args.output, f"{stem}_five.png"), picture)
         if exporter is not None:
-            exporter.add(stem, path, outputs)
+            exporter.process([{"image_id": stem, "file_name": path}], [outputs])
     if exporter is not None:
-        for kind, written in exporter.finalize().items():
-            logger.info("Exported %s to %s", kind, written)
+        exporter.evaluate()
     logger.info("Wrote %d pictures to %s", len(paths), args.output)
     return 0
 

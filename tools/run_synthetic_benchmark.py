@@ -7,7 +7,6 @@ unlabelled panoramas without touching source data, evaluates again, and writes t
 (markdown + JSON) and pictures of the five outputs. Finished stages are reused on a re-run.
 """
 import argparse
-import logging
 import os
 import sys
 import time

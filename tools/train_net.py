@@ -13,13 +13,12 @@ registered pseudo-labelled split (plus the ADCL pool when UNLOCK.ADCL.ENABLED).
 import logging
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import unlock  # noqa: F401 (registers the model, datasets and evaluators)
-from unlock.config import add_unlock_config
+from unlock.config.loading import ConfigLoadError, load_config
 from unlock.engine import UnlockTrainer
 
 logger = logging.getLogger("unlock")
@@ -27,11 +26,11 @@ logger = logging.getLogger("unlock")
 
 def setup(args):
     """Config from file + command-line overrides, frozen; logging and output folder set up."""
-    cfg = get_cfg()
-    add_unlock_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    try:
+        # MODEL.DEVICE falls back to the CPU when CUDA is missing.
+        cfg = load_config(args.config_file, args.opts)
+    except ConfigLoadError as e:
+        raise SystemExit(f"train_net.py: error: {e}")
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="unlock")
     return cfg

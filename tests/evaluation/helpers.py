@@ -1,4 +1,5 @@
 """Small builders shared by the evaluation tests: GT dataset dicts on disk and model outputs."""
+
 import os
 from typing import Dict, List, Sequence
 
@@ -11,8 +12,13 @@ from unlock.evaluation.ground_truth import ImageGroundTruth
 from unlock.utils.masks import encode_rle
 
 
-def write_gt(root: str, image_id: str, pan_ids: np.ndarray, segments_info: List[Dict],
-             amodal: Dict[int, np.ndarray] = None) -> Dict:
+def write_gt(
+    root: str,
+    image_id: str,
+    pan_ids: np.ndarray,
+    segments_info: List[Dict],
+    amodal: Dict[int, np.ndarray] = None,
+) -> Dict:
     """Writes a panoptic GT PNG and returns a labelled dataset dict (annotations from ``amodal``,
     a map segment id -> amodal mask; the visible mask comes from ``pan_ids``)."""
     h, w = pan_ids.shape
@@ -22,13 +28,15 @@ def write_gt(root: str, image_id: str, pan_ids: np.ndarray, segments_info: List[
     Image.fromarray(rgb).save(path)
     anns = []
     for seg_id, am in (amodal or {}).items():
-        anns.append({
-            "category_id": seg_id // 1000 - 11,
-            "segment_id": seg_id,
-            "iscrowd": 0,
-            "segmentation": encode_rle(pan_ids == seg_id),
-            "amodal_segmentation": encode_rle(am),
-        })
+        anns.append(
+            {
+                "category_id": seg_id // 1000 - 11,
+                "segment_id": seg_id,
+                "iscrowd": 0,
+                "segmentation": encode_rle(pan_ids == seg_id),
+                "amodal_segmentation": encode_rle(am),
+            }
+        )
     return {
         "file_name": os.path.join(root, f"{image_id}.png"),
         "image_id": image_id,
@@ -44,8 +52,9 @@ def segments(ids_cats_areas: Sequence) -> List[Dict]:
     """[(id, category_id, area[, iscrowd])] -> segments_info."""
     out = []
     for t in ids_cats_areas:
-        out.append({"id": t[0], "category_id": t[1], "area": t[2],
-                    "iscrowd": t[3] if len(t) > 3 else 0})
+        out.append(
+            {"id": t[0], "category_id": t[1], "area": t[2], "iscrowd": t[3] if len(t) > 3 else 0}
+        )
     return out
 
 
@@ -58,10 +67,18 @@ def row_gt(semantic: Sequence[int], amodal: Dict[int, Sequence[int]] = ()) -> Im
         masks[i, 0] = np.asarray(m, bool)
     ids = np.array(list(amodal.keys()), dtype=np.int64)
     return ImageGroundTruth(
-        image_id="row", pan_ids=sem.astype(np.int64), seg_ids=np.zeros(0, np.int64),
-        seg_cats=np.zeros(0, np.int64), seg_crowd=np.zeros(0, bool), seg_areas=np.zeros(0, np.int64),
-        semantic=sem, instance_ids=sem.astype(np.int64), void=sem == 255,
-        amodal_masks=masks, amodal_ids=ids, amodal_cats=ids // 1000,
+        image_id="row",
+        pan_ids=sem.astype(np.int64),
+        seg_ids=np.zeros(0, np.int64),
+        seg_cats=np.zeros(0, np.int64),
+        seg_crowd=np.zeros(0, bool),
+        seg_areas=np.zeros(0, np.int64),
+        semantic=sem,
+        instance_ids=sem.astype(np.int64),
+        void=sem == 255,
+        amodal_masks=masks,
+        amodal_ids=ids,
+        amodal_cats=ids // 1000,
     )
 
 
@@ -76,7 +93,8 @@ def make_instances(masks, scores, classes, amodal_masks=None) -> Instances:
     inst = Instances(masks.shape[1:])
     inst.pred_masks = torch.as_tensor(masks)
     inst.pred_amodal_masks = torch.as_tensor(
-        np.asarray(amodal_masks, bool) if amodal_masks is not None else masks)
+        np.asarray(amodal_masks, bool) if amodal_masks is not None else masks
+    )
     inst.scores = torch.as_tensor(np.asarray(scores, dtype=np.float32))
     inst.pred_classes = torch.as_tensor(np.asarray(classes, dtype=np.int64))
     return inst
@@ -97,8 +115,16 @@ def clean_scene():
         amodal[sid] = m
     pan[0:4, 50:60] = 255
     ids, counts = np.unique(pan, return_counts=True)
-    segs = [{"id": int(i), "category_id": int(i if i < 1000 else i // 1000), "area": int(n),
-             "iscrowd": 0} for i, n in zip(ids, counts) if i != 255]
+    segs = [
+        {
+            "id": int(i),
+            "category_id": int(i if i < 1000 else i // 1000),
+            "area": int(n),
+            "iscrowd": 0,
+        }
+        for i, n in zip(ids, counts)
+        if i != 255
+    ]
     return pan, segs, amodal
 
 
@@ -112,8 +138,13 @@ def perfect_outputs(pan: np.ndarray, segs: List[Dict], amodal: Dict[int, np.ndar
         sem[m] = s["category_id"]
         d2[m] = k
         thing = s["category_id"] >= 11
-        d2_segs.append({"id": k, "isthing": thing,
-                        "category_id": s["category_id"] - 11 if thing else s["category_id"]})
+        d2_segs.append(
+            {
+                "id": k,
+                "isthing": thing,
+                "category_id": s["category_id"] - 11 if thing else s["category_id"],
+            }
+        )
     stuff = np.where((pan < 11), pan, 255)
     ids = sorted(amodal)
     masks = np.stack([amodal[i] for i in ids]) if ids else np.zeros((0,) + pan.shape, bool)
@@ -126,8 +157,9 @@ def perfect_outputs(pan: np.ndarray, segs: List[Dict], amodal: Dict[int, np.ndar
         "amodal_panoptic_seg": {
             "stuff_seg": torch.as_tensor(stuff),
             "thing_masks": torch.as_tensor(masks),
-            "segments_info": [{"id": j + 1, "category_id": c, "score": 0.9}
-                              for j, c in enumerate(classes)],
+            "segments_info": [
+                {"id": j + 1, "category_id": c, "score": 0.9} for j, c in enumerate(classes)
+            ],
         },
     }
 
@@ -140,6 +172,9 @@ def empty_outputs(shape) -> Dict:
         "sem_seg": one_hot_probs(np.zeros((h, w), np.int64)),
         "panoptic_seg": (torch.zeros((h, w), dtype=torch.int32), []),
         "instances": make_instances(z, [], []),
-        "amodal_panoptic_seg": {"stuff_seg": torch.full((h, w), 255), "thing_masks": torch.as_tensor(z),
-                                "segments_info": []},
+        "amodal_panoptic_seg": {
+            "stuff_seg": torch.full((h, w), 255),
+            "thing_masks": torch.as_tensor(z),
+            "segments_info": [],
+        },
     }

@@ -1,4 +1,5 @@
 """Random-but-plausible GT and predictions for the cross-checks against the official tools."""
+
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -36,7 +37,7 @@ def random_gt(rng: np.random.Generator, h: int = 48, w: int = 64, n_things: int 
         amodal[sid] = m
     if rng.random() < 0.8:
         y0, x0 = int(rng.integers(0, h - 6)), int(rng.integers(0, w - 6))
-        pan[y0:y0 + 5, x0:x0 + int(rng.integers(3, 12))] = 255
+        pan[y0 : y0 + 5, x0 : x0 + int(rng.integers(3, 12))] = 255
     ids, counts = np.unique(pan, return_counts=True)
     segs = []
     for i, n in zip(ids.tolist(), counts.tolist()):
@@ -68,7 +69,13 @@ def random_panoptic_pred(rng, pan: np.ndarray, void_frac: float = 0.05) -> Tuple
         if thing and rng.random() < 0.1:  # wrong class (stuff stays one segment per class)
             cat = int(rng.integers(11, 18))
         out[m] = next_id
-        segs.append({"id": next_id, "isthing": bool(cat >= 11), "category_id": cat - 11 if cat >= 11 else cat})
+        segs.append(
+            {
+                "id": next_id,
+                "isthing": bool(cat >= 11),
+                "category_id": cat - 11 if cat >= 11 else cat,
+            }
+        )
         next_id += 1
     out[rng.random(pan.shape) < void_frac] = 0
     present = set(np.unique(out).tolist())
@@ -90,7 +97,7 @@ def random_instances(rng, pan: np.ndarray, amodal: Dict[int, np.ndarray]):
     for _ in range(int(rng.integers(0, 4))):
         m = np.zeros((h, w), bool)
         y0, x0 = int(rng.integers(0, h - 8)), int(rng.integers(0, w - 8))
-        m[y0:y0 + int(rng.integers(2, 12)), x0:x0 + int(rng.integers(2, 16))] = True
+        m[y0 : y0 + int(rng.integers(2, 12)), x0 : x0 + int(rng.integers(2, 16))] = True
         vis.append(m)
         amo.append(m)
         scores.append(float(np.round(rng.random(), 3)))

@@ -1,4 +1,5 @@
 """AAP on overlapping amodal GT: the oass protocol lets one prediction match two GTs."""
+
 import numpy as np
 import pytest
 

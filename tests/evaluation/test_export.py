@@ -1,4 +1,5 @@
 """Exported predictions read back in each standard format."""
+
 import json
 import os
 
@@ -44,13 +45,22 @@ def test_export_reads_back(tmp_path):
             np.testing.assert_array_equal(np.asarray(Image.open(d / rel)) > 0, m)
 
     # COCO instance results with RLE.
-    for name, field in (("coco_instances_results.json", "pred_masks"),
-                        ("coco_amodal_instances_results.json", "pred_amodal_masks")):
+    for name, field in (
+        ("coco_instances_results.json", "pred_masks"),
+        ("coco_amodal_instances_results.json", "pred_amodal_masks"),
+    ):
         res = json.loads((tmp_path / name).read_text())
         masks = out["instances"].get(field).numpy()
-        assert [r["category_id"] for r in res] == [c + 11 for c in out["instances"].pred_classes.tolist()]
+        assert [r["category_id"] for r in res] == [
+            c + 11 for c in out["instances"].pred_classes.tolist()
+        ]
         for r, m in zip(res, masks):
             np.testing.assert_array_equal(decode_rle(r["segmentation"]), m)
             ys, xs = np.nonzero(m)
-            assert r["bbox"] == [xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()]
+            assert r["bbox"] == [
+                xs.min(),
+                ys.min(),
+                xs.max() + 1 - xs.min(),
+                ys.max() + 1 - ys.min(),
+            ]
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]

@@ -1,4 +1,5 @@
 """GT building: semantic from panoptic (crowd/void -> 255) and the fmt §1.6 amodal filter."""
+
 import numpy as np
 import pytest
 
@@ -13,7 +14,9 @@ def test_semantic_and_amodal_filter(tmp_path):
     pan[5, 0:6] = 13002  # 1 px tall: dropped by the box rule (Q8)
     pan[6:9, 6:9] = 12  # crowd cyclists
     pan[9, 9:] = 255
-    segs = segments([(0, 0, int((pan == 0).sum())), (13001, 13, 16), (13002, 13, 6), (12, 12, 9, 1)])
+    segs = segments(
+        [(0, 0, int((pan == 0).sum())), (13001, 13, 16), (13002, 13, 6), (12, 12, 9, 1)]
+    )
     am = {13001: pan == 13001, 13002: pan == 13002}
     d = write_gt(str(tmp_path), "g", pan, segs, am)
     d["annotations"].append(dict(d["annotations"][0], segment_id=0, amodal_segmentation=None))
@@ -33,3 +36,14 @@ def test_bad_files_raise_naming_the_file(tmp_path):
         build_ground_truth(dict(d, pan_seg_file_name=str(tmp_path / "missing.png")))
     with pytest.raises(ValueError, match="pan_seg_file_name"):
         build_ground_truth({"file_name": "x.png", "height": 4, "width": 5, "segments_info": []})
+
+
+def test_pil_fallback_reads_the_same_ids(tmp_path, monkeypatch):
+    from unlock.evaluation import ground_truth
+
+    pan = np.array([[0, 13001, 255], [70000, 12, 2]], np.int64)
+    d = write_gt(str(tmp_path), "f", pan, segments([(0, 0, 1)]))
+    fast = build_ground_truth(d).pan_ids
+    monkeypatch.setattr(ground_truth, "cv2", None)
+    np.testing.assert_array_equal(build_ground_truth(d).pan_ids, pan)
+    np.testing.assert_array_equal(fast, pan)

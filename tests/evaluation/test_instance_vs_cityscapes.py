@@ -1,4 +1,5 @@
 """AP equals cityscapesscripts' instance evaluation (label table patched to our 18 classes)."""
+
 import os
 
 import numpy as np
@@ -27,8 +28,12 @@ def _patch_cityscapes(monkeypatch, tmp_path):
         monkeypatch.setattr(mod, "id2label", id2label, raising=False)
     args = cs_eval.args
     for k, v in dict(
-        gtInstancesFile=str(tmp_path / "gtInstances.json"), predictionPath=str(tmp_path / "pred"),
-        predictionWalk=None, JSONOutput=False, quiet=True, distanceAvailable=False,
+        gtInstancesFile=str(tmp_path / "gtInstances.json"),
+        predictionPath=str(tmp_path / "pred"),
+        predictionWalk=None,
+        JSONOutput=False,
+        quiet=True,
+        distanceAvailable=False,
         minRegionSizes=np.array([100, 1000, 1000]),
     ).items():
         monkeypatch.setattr(args, k, v, raising=False)
@@ -46,8 +51,15 @@ def test_ap_equals_cityscapesscripts(tmp_path, monkeypatch):
         d = write_gt(str(tmp_path), f"img{i}", pan, segs, amodal)
         vis, amo, scores, classes = random_instances(rng, pan, amodal)
         dicts.append(d)
-        outputs.append({"instances": make_instances(vis, scores, classes, amo)
-                        if len(vis) else make_instances(np.zeros((0, 60, 80)), [], [])})
+        outputs.append(
+            {
+                "instances": (
+                    make_instances(vis, scores, classes, amo)
+                    if len(vis)
+                    else make_instances(np.zeros((0, 60, 80)), [], [])
+                )
+            }
+        )
         gt_png = tmp_path / f"img{i}_instanceTrainIds.png"
         Image.fromarray(pan.astype(np.uint16)).save(gt_png)
         gts.append(str(gt_png))

@@ -1,4 +1,6 @@
-"""Reference test vectors TV1-TV6 (fmt §5) under the oass protocol and their strict counterparts."""
+"""Reference test vectors TV1-TV6 (fmt §5) under the oass protocol and their strict
+counterparts."""
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,10 @@ def test_tv1_void_subtraction(tmp_path):
     gt = np.array([[0] * 6 + [13001] * 4 + [255, 255]])
     d = write_gt(str(tmp_path), "tv1", gt, segments([(0, 0, 6), (13001, 13, 4)]))
     pan = np.array([[1] * 7 + [2] * 5], dtype=np.int32)
-    segs = [{"id": 1, "isthing": False, "category_id": 0}, {"id": 2, "isthing": True, "category_id": 2}]
+    segs = [
+        {"id": 1, "isthing": False, "category_id": 0},
+        {"id": 2, "isthing": True, "category_id": 2},
+    ]
     res = _pq(UnlockPanopticEvaluator("tv", NAMES), [d], [{"panoptic_seg": (pan, segs)}])
     for sfx in ("", "_strict"):
         assert res["PQ" + sfx] == pytest.approx(100 * (6 / 7 + 0.75) / 2)
@@ -44,20 +49,26 @@ def test_tv2_void_counted_as_road(tmp_path):
     gt = np.array([[0, 0, 0, 0, 8, 8, 8, 8]])
     d = write_gt(str(tmp_path), "tv2", gt, segments([(0, 0, 4), (8, 8, 4)]))
     pan = np.array([[1, 1, 1, 1, 0, 0, 0, 2]], dtype=np.int32)
-    segs = [{"id": 1, "isthing": False, "category_id": 0}, {"id": 2, "isthing": False, "category_id": 8}]
+    segs = [
+        {"id": 1, "isthing": False, "category_id": 0},
+        {"id": 2, "isthing": False, "category_id": 8},
+    ]
     res = _pq(UnlockPanopticEvaluator("tv", NAMES), [d], [{"panoptic_seg": (pan, segs)}])
     assert res["PQ"] == pytest.approx(100 * 4 / 7 / 2)  # 28.57: Q1
     assert res["PQ_strict"] == pytest.approx(50.0)  # void kept out: road IoU 1
 
 
 def test_tv3_miou_denominator(tmp_path):
-    d = write_gt(str(tmp_path), "tv3", np.array([[0, 0, 1, 1, 255]]), segments([(0, 0, 2), (1, 1, 2)]))
+    d = write_gt(
+        str(tmp_path), "tv3", np.array([[0, 0, 1, 1, 255]]), segments([(0, 0, 2), (1, 1, 2)])
+    )
     ev = UnlockSemSegEvaluator("tv", NAMES)
     ev.process([d], [{"sem_seg": one_hot_probs(np.array([[0, 0, 1, 2, 2]]))}])
     res = ev.evaluate()["sem_seg"]
     assert res["mIoU"] == pytest.approx(50.0)
     assert res["mIoU_strict"] == pytest.approx(75.0)
     assert res["IoU-1"] == pytest.approx(50.0) and res["IoU-2"] == 0.0
+    assert np.isnan(res["IoU-5"])  # neither in the GT nor predicted
     assert res["pACC"] == pytest.approx(75.0)
 
 
@@ -98,8 +109,16 @@ def test_tv4b_integration_without_envelope():
     for protocol, expected in (("oass", 5 / 12), ("strict", 2 / 3)):
         acc = APAccumulator(7, protocol)
         inter = np.array([[0, 0], [400, 0], [0, 400]])
-        acc.add_image(np.array([2, 2]), np.zeros(2, bool), np.array([400, 400]), np.array([2, 2, 2]),
-                      np.array([0.95, 0.8, 0.7]), np.array([300, 400, 400]), np.zeros(3), inter)
+        acc.add_image(
+            np.array([2, 2]),
+            np.zeros(2, bool),
+            np.array([400, 400]),
+            np.array([2, 2, 2]),
+            np.array([0.95, 0.8, 0.7]),
+            np.array([300, 400, 400]),
+            np.zeros(3),
+            inter,
+        )
         ap = acc.compute()
         np.testing.assert_allclose(ap[2], expected)
         assert np.isnan(ap[0]).all()
@@ -114,7 +133,9 @@ def test_tv5_apq_duplicates():
     oass = summarize_pq(stats["oass"], ISTHING, NAMES)
     strict = summarize_pq(stats["strict"], ISTHING, NAMES)
     assert stats["oass"].tp[13] == 2 and stats["oass"].fp[13] == 0
-    assert oass["per_class"]["13"]["pq"] == pytest.approx(1.0) and oass["All"]["pq"] == pytest.approx(1.0)
+    assert oass["per_class"]["13"]["pq"] == pytest.approx(1.0) and oass["All"][
+        "pq"
+    ] == pytest.approx(1.0)
     assert strict["per_class"]["13"]["pq"] == pytest.approx(2 / 3)
     assert strict["All"]["pq"] == pytest.approx(5 / 6)
 

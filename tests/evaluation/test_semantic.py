@@ -1,4 +1,5 @@
 """mIoU against a direct per-class computation."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """tools/demo.py end to end on the tiny CPU model, and its one-line errors.
 
 Needs unlock.modeling (AmodalPanopticFPN) for the tiny config."""
+
 import importlib.util
 import json
 import os
@@ -64,21 +65,39 @@ def _error_line(err):
 def test_demo_writes_pictures_and_exports(tmp_path, images, weights, capsys):
     out = tmp_path / "out"
     rc, err = _run(
-        capsys, "--config-file", TINY_CONFIG, "--input", str(images), "--output", str(out),
-        "--export", "--confidence-threshold", "0.05",
-        "--opts", "MODEL.WEIGHTS", weights, "TEST.DETECTIONS_PER_IMAGE", "5",
+        capsys,
+        "--config-file",
+        TINY_CONFIG,
+        "--input",
+        str(images),
+        "--output",
+        str(out),
+        "--export",
+        "--confidence-threshold",
+        "0.05",
+        "--opts",
+        "MODEL.WEIGHTS",
+        weights,
+        "TEST.DETECTIONS_PER_IMAGE",
+        "5",
     )
     assert rc == 0, err
     for stem, (h, w) in (("pano", (40, 200)), ("pin", (60, 80))):
         picture = np.asarray(Image.open(out / f"{stem}_five.png"))
         assert picture.shape == (6 * (h + 18), w, 3)  # input + five panels, 18 px title bars
+    # Exports (unlock.evaluation.export): COCO panoptic and COCO RLE results, trainIds.
     pan = json.loads((out / "panoptic.json").read_text())
-    assert [im["id"] for im in pan["images"]] == ["pano", "pin"]
-    assert (out / "panoptic" / "pano.png").is_file() and (out / "semantic" / "pin.png").is_file()
-    instances = json.loads((out / "instances.json").read_text())
-    amodal = json.loads((out / "amodal_instances.json").read_text())
-    assert len(instances) == len(amodal) <= 10
-    assert all(11 <= r["category_id"] <= 17 and r["score"] >= 0.05 for r in instances)
+    assert [a["image_id"] for a in pan["annotations"]] == ["pano", "pin"]
+    assert len(pan["categories"]) == 18
+    ids = np.asarray(Image.open(out / "panoptic" / "pano.png")).astype(np.int64)
+    ids = ids[..., 0] + 256 * ids[..., 1] + 65536 * ids[..., 2]
+    assert ids.shape == (40, 200)
+    assert set(np.unique(ids)) - {0} <= {s["id"] for s in pan["annotations"][0]["segments_info"]}
+    visible = json.loads((out / "coco_instances_results.json").read_text())
+    amodal = json.loads((out / "coco_amodal_instances_results.json").read_text())
+    assert len(visible) == len(amodal) <= 10
+    assert all(11 <= r["category_id"] <= 17 and r["score"] >= 0.05 for r in visible)
+    assert all(r["segmentation"]["size"] in ([40, 200], [60, 80]) for r in amodal)
 
 
 def test_unknown_config_key_names_key_and_file(tmp_path, capsys):
@@ -121,8 +140,18 @@ def test_missing_and_unreadable_weights(tmp_path, images, capsys):
 )
 def test_class_count_mismatch(tmp_path, images, weights, capsys, key, value, expected):
     rc, err = _run(
-        capsys, "--config-file", TINY_CONFIG, "--input", str(images), "--output", str(tmp_path),
-        "--opts", "MODEL.WEIGHTS", weights, key, value,
+        capsys,
+        "--config-file",
+        TINY_CONFIG,
+        "--input",
+        str(images),
+        "--output",
+        str(tmp_path),
+        "--opts",
+        "MODEL.WEIGHTS",
+        weights,
+        key,
+        value,
     )
     line = _error_line(err)
     assert rc == 1 and expected in line and "in the checkpoint but" in line
@@ -131,8 +160,18 @@ def test_class_count_mismatch(tmp_path, images, weights, capsys, key, value, exp
 def test_config_the_model_rejects(tmp_path, images, weights, capsys):
     # The semantic head must predict all 18 classes: the model refuses 19 before any loading.
     rc, err = _run(
-        capsys, "--config-file", TINY_CONFIG, "--input", str(images), "--output", str(tmp_path),
-        "--opts", "MODEL.WEIGHTS", weights, "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "19",
+        capsys,
+        "--config-file",
+        TINY_CONFIG,
+        "--input",
+        str(images),
+        "--output",
+        str(tmp_path),
+        "--opts",
+        "MODEL.WEIGHTS",
+        weights,
+        "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+        "19",
     )
     assert rc == 1 and "NUM_CLASSES=19" in _error_line(err)
 
@@ -162,8 +201,13 @@ def test_output_folder_that_cannot_be_written(tmp_path, images, capsys):
     blocker.write_text("")
     target = blocker / "out"  # a folder cannot be created below a file, even as root
     rc, err = _run(
-        capsys, "--config-file", TINY_CONFIG, "--input", str(images / "pano.png"),
-        "--output", str(target),
+        capsys,
+        "--config-file",
+        TINY_CONFIG,
+        "--input",
+        str(images / "pano.png"),
+        "--output",
+        str(target),
     )
     line = _error_line(err)
     assert rc == 1 and f"{target}: output folder cannot be written" in line
@@ -177,9 +221,23 @@ def test_unique_stems():
 @pytest.mark.slow
 def test_cli_exit_status_and_one_line_message(tmp_path):
     result = subprocess.run(
-        [sys.executable, DEMO, "--config-file", TINY_CONFIG, "--input", str(tmp_path),
-         "--output", str(tmp_path / "o"), "--opts", "MODEL.NOT_A_KEY", "1"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+        [
+            sys.executable,
+            DEMO,
+            "--config-file",
+            TINY_CONFIG,
+            "--input",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "o"),
+            "--opts",
+            "MODEL.NOT_A_KEY",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     assert result.returncode == 1

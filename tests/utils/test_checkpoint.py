@@ -1,5 +1,6 @@
 """Weights loading with clear errors (unlock.utils.checkpoint) on a tiny module with the
 parameter names of the UNLOCK model's class-count layers."""
+
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -26,8 +27,9 @@ class _TinyModel(nn.Module):
         super().__init__()
         self.backbone = nn.Conv2d(3, fpn, 1)
         self.roi_heads = _module(
-            box_predictor=_module(cls_score=nn.Linear(fpn, things + 1),
-                                  bbox_pred=nn.Linear(fpn, 4 * things)),
+            box_predictor=_module(
+                cls_score=nn.Linear(fpn, things + 1), bbox_pred=nn.Linear(fpn, 4 * things)
+            ),
             mask_head=_module(predictor=nn.Conv2d(fpn, things, 1)),
             amodal_mask_head=_module(predictor=nn.Conv2d(fpn, things, 1)),
         )
@@ -90,8 +92,10 @@ def test_thing_class_count_mismatch_names_parameter_shapes_and_key(tmp_path):
 
 def test_semantic_class_count_mismatch(tmp_path):
     path = _save(_TinyModel(sem=19), tmp_path)
-    with pytest.raises(CheckpointShapeMismatchError, match=r"sem_seg_head\.predictor.*"
-                       r"set MODEL\.SEM_SEG_HEAD\.NUM_CLASSES to 19"):
+    with pytest.raises(
+        CheckpointShapeMismatchError,
+        match=r"sem_seg_head\.predictor.*" r"set MODEL\.SEM_SEG_HEAD\.NUM_CLASSES to 19",
+    ):
         load_weights(_TinyModel(sem=18), path)
 
 
@@ -99,8 +103,9 @@ def test_amodal_head_only_mismatch(tmp_path):
     source = _TinyModel()
     source.roi_heads.amodal_mask_head.predictor = nn.Conv2d(4, 1, 1)  # class-agnostic
     path = _save(source, tmp_path)
-    with pytest.raises(CheckpointShapeMismatchError,
-                       match="amodal_mask_head.predictor.*CLS_AGNOSTIC_MASK"):
+    with pytest.raises(
+        CheckpointShapeMismatchError, match="amodal_mask_head.predictor.*CLS_AGNOSTIC_MASK"
+    ):
         load_weights(_TinyModel(), path)
 
 

@@ -1,4 +1,5 @@
 """AmodalVisualizer and draw_five_outputs on hand-built outputs (docs/design.md "Model outputs")."""
+
 import numpy as np
 import pytest
 import torch
@@ -54,13 +55,23 @@ def _outputs(n_objects=2):
         "stuff_seg": stuff,
         "thing_masks": inst.pred_amodal_masks.clone(),
         "segments_info": [
-            {"id": k + 1, "category_id": CAR, "score": 0.9, "area": 1600, "visible_id": 3 + k,
-             "instance_id": k}
+            {
+                "id": k + 1,
+                "category_id": CAR,
+                "score": 0.9,
+                "area": 1600,
+                "visible_id": 3 + k,
+                "instance_id": k,
+            }
             for k in range(n_objects)
         ],
     }
-    return {"sem_seg": sem, "instances": inst, "panoptic_seg": (pan, infos),
-            "amodal_panoptic_seg": amodal}
+    return {
+        "sem_seg": sem,
+        "instances": inst,
+        "panoptic_seg": (pan, infos),
+        "amodal_panoptic_seg": amodal,
+    }
 
 
 def _black():
@@ -196,11 +207,20 @@ def test_draw_dataset_dict_amodal(tmp_path):
             {"id": 13001, "category_id": 13, "iscrowd": 0},
         ],
         "annotations": [
-            {"bbox": [20, 8, 120, 40], "bbox_mode": 0, "category_id": CAR,
-             "segmentation": encode_rle(visible), "amodal_segmentation": encode_rle(amodal)},
-            {"bbox": [130, 30, 150, 40], "bbox_mode": 0, "category_id": 0,
-             "segmentation": encode_rle(np.pad(np.ones((10, 20), bool), ((30, 8), (130, 10)))),
-             "amodal_segmentation": None},
+            {
+                "bbox": [20, 8, 120, 40],
+                "bbox_mode": 0,
+                "category_id": CAR,
+                "segmentation": encode_rle(visible),
+                "amodal_segmentation": encode_rle(amodal),
+            },
+            {
+                "bbox": [130, 30, 150, 40],
+                "bbox_mode": 0,
+                "category_id": 0,
+                "segmentation": encode_rle(np.pad(np.ones((10, 20), bool), ((30, 8), (130, 10)))),
+                "amodal_segmentation": None,
+            },
         ],
     }
     image = AmodalVisualizer(_black(), META).draw_dataset_dict_amodal(dic).get_image()

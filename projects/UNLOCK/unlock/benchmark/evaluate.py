@@ -7,13 +7,11 @@ import argparse
 import logging
 import os
 
-import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import default_setup, launch
 from detectron2.utils import comm
 
-from unlock.config import add_unlock_config
+from unlock.config.loading import load_config
 from unlock.utils.file_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -30,16 +28,7 @@ def _to_builtin(obj):
 
 
 def setup_cfg(config_file: str, weights: str, opts, output_dir: str):
-    cfg = get_cfg()
-    add_unlock_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.WEIGHTS = weights
-    cfg.OUTPUT_DIR = output_dir
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
+    return load_config(config_file, [*opts, "MODEL.WEIGHTS", weights, "OUTPUT_DIR", output_dir])
 
 
 def evaluate_checkpoint(cfg, output_json: str):

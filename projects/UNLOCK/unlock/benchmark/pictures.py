@@ -4,12 +4,10 @@ import os
 from typing import Dict, List
 
 import numpy as np
-import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 
-from unlock.config import add_unlock_config
+from unlock.config.loading import load_config
 from unlock.utils.file_io import atomic_write_image
 
 logger = logging.getLogger(__name__)
@@ -18,13 +16,7 @@ logger = logging.getLogger(__name__)
 def _predictor(config_file: str, weights: str):
     from unlock.engine.predictor import UnlockPredictor
 
-    cfg = get_cfg()
-    add_unlock_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.MODEL.WEIGHTS = weights
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    cfg = load_config(config_file, ["MODEL.WEIGHTS", weights])
     return cfg, UnlockPredictor(cfg)
 
 

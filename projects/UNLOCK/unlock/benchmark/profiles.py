@@ -46,9 +46,9 @@ PROFILES = {
     "default": Profile(
         name="default",
         data=dict(num_source=600, num_target_train=400, num_target_test=100, scale=0.25, gap=0.5),
-        source_opts=("SOLVER.MAX_ITER", "1500"),
-        adapt_opts=("SOLVER.MAX_ITER", "400"),
-        minutes=dict(data=2, source_train=14, source_eval=1, adapt=9, adapt_eval=1, pictures=0.5),
+        source_opts=("SOLVER.MAX_ITER", "800", "SOLVER.STEPS", "(600,)"),
+        adapt_opts=("SOLVER.MAX_ITER", "300"),
+        minutes=dict(data=2, source_train=11, source_eval=1, adapt=5, adapt_eval=1, pictures=0.5),
     ),
     "quick": Profile(
         name="quick",

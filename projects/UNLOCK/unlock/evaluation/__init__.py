@@ -1,5 +1,6 @@
 """Evaluators of the five OASS metrics (mIoU, PQ, APQ, AP, AAP) under the "oass" (reference, quirks
 included) and "strict" protocols; see docs/evaluation.md."""
+
 from .amodal_panoptic import UnlockAmodalPanopticEvaluator, amodal_pq_image
 from .build import UnlockEvaluators, build_unlock_evaluator
 from .export import (
@@ -8,7 +9,12 @@ from .export import (
     export_cityscapes_instances,
     export_panoptic,
 )
-from .ground_truth import ImageGroundTruth, build_ground_truth, load_ground_truth
+from .ground_truth import (
+    GroundTruthLookup,
+    ImageGroundTruth,
+    build_ground_truth,
+    load_ground_truth,
+)
 from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
 from .instance_ap import APAccumulator, compute_ap
 from .panoptic import UnlockPanopticEvaluator, visible_pq_image

@@ -9,6 +9,7 @@ of kept amodal things left out; one layer per thing mask. Intersections are summ
 oass: layer-0 void joins road (Q2), matches need not be one-to-one (Q5).
 strict: layer-0 void is no segment, matching is one-to-one (greedy by IoU).
 """
+
 import logging
 from collections import OrderedDict
 from typing import Dict, Sequence
@@ -19,8 +20,14 @@ from detectron2.utils import comm
 
 from unlock.classes import IGNORE_LABEL, NUM_CLASSES, STUFF_TRAIN_IDS, THING_TRAIN_IDS
 
-from .ground_truth import ImageGroundTruth, clear_cache, load_ground_truth
-from .overlap import label_counts_in_masks, mask_boxes, pair_counts, pairwise_mask_intersections
+from .ground_truth import GroundTruthLookup, ImageGroundTruth, clear_cache
+from .overlap import (
+    label_counts_in_masks,
+    mask_areas,
+    mask_boxes,
+    pair_counts,
+    pairwise_mask_intersections,
+)
 from .panoptic import _to_numpy, fold_pred_void, pq_results
 from .pq_core import PQStat, match_segments
 
@@ -72,7 +79,9 @@ def amodal_pq_image(
     stuff_seg = np.asarray(stuff_seg, dtype=np.int64)
     bad = (stuff_seg != IGNORE_LABEL) & ((stuff_seg < 0) | (stuff_seg >= _N_STUFF))
     if bad.any():
-        logger.warning("stuff_seg holds non-stuff labels %s; treated as void", np.unique(stuff_seg[bad]))
+        logger.warning(
+            "stuff_seg holds non-stuff labels %s; treated as void", np.unique(stuff_seg[bad])
+        )
     plut_in = np.where(bad, IGNORE_LABEL, stuff_seg)
     p0 = np.where(plut_in == IGNORE_LABEL, _N_STUFF, plut_in)
     p0[covered] = -1
@@ -89,11 +98,11 @@ def amodal_pq_image(
     p0_area = np.bincount(p0[p0 >= 0], minlength=n_p0)
     cols = np.r_[np.arange(_N_STUFF), n_p0 + np.arange(n_pt), _N_STUFF]
     inter = inter[:, cols]
-    pred_area_all = np.r_[p0_area[:_N_STUFF], p_masks.sum(axis=(1, 2)), p0_area[-1]]
+    pred_area_all = np.r_[p0_area[:_N_STUFF], mask_areas(p_masks, p_boxes), p0_area[-1]]
     pred_cat = np.r_[np.arange(_N_STUFF), p_cats].astype(np.int64)
 
     rows = np.r_[gt_stuff, n_g0 + np.arange(n_gt)]
-    gt_area = np.r_[gt0_area[gt_stuff], g_masks.sum(axis=(1, 2))]
+    gt_area = np.r_[gt0_area[gt_stuff], mask_areas(g_masks, g_boxes)]
     gt_cat = np.r_[gt_stuff, gt.amodal_cats].astype(np.int64)
     out = {}
     for protocol in protocols:
@@ -131,11 +140,12 @@ class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
+        self._gt = GroundTruthLookup(self._dataset_name)
         self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            gt = load_ground_truth(inp)
+            gt = self._gt(inp)
             amodal = out["amodal_panoptic_seg"]
             stuff_seg = _to_numpy(amodal["stuff_seg"])
             masks = _to_numpy(amodal["thing_masks"]).astype(bool, copy=False)
@@ -145,7 +155,9 @@ class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
                     f"{len(amodal['segments_info'])} segments_info entries"
                 )
             if stuff_seg.shape != gt.semantic.shape:
-                raise ValueError(f"{inp.get('file_name')}: stuff_seg {stuff_seg.shape} vs GT {gt.semantic.shape}")
+                raise ValueError(
+                    f"{inp.get('file_name')}: stuff_seg {stuff_seg.shape} vs GT {gt.semantic.shape}"
+                )
             if len(masks) == 0:
                 masks = np.zeros((0,) + stuff_seg.shape, dtype=bool)
             cats = np.array([s["category_id"] for s in amodal["segments_info"]], dtype=np.int64)
@@ -163,6 +175,8 @@ class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
                 total += stats[p]
             sfx = "" if p == "oass" else f"_{p}"
             res.update(
-                pq_results(total, self._class_names, ("APQ", "ASQ", "ARQ"), sfx, p == self._protocols[0])
+                pq_results(
+                    total, self._class_names, ("APQ", "ASQ", "ARQ"), sfx, p == self._protocols[0]
+                )
             )
         return OrderedDict(amodal_panoptic_seg=res)

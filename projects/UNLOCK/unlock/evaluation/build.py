@@ -1,4 +1,5 @@
 """``build_unlock_evaluator``: the evaluators of a labelled split, chosen from cfg and metadata."""
+
 import logging
 import os
 from collections import OrderedDict
@@ -54,8 +55,10 @@ def build_unlock_evaluator(
     meta = MetadataCatalog.get(dataset_name)
     etype = getattr(meta, "evaluator_type", None)
     if etype != "amodal_panoptic":
-        raise ValueError(f"{dataset_name}: evaluator_type is {etype!r}; only labelled "
-                         "'amodal_panoptic' splits can be evaluated")
+        raise ValueError(
+            f"{dataset_name}: evaluator_type is {etype!r}; only labelled "
+            "'amodal_panoptic' splits can be evaluated"
+        )
     tasks = list(cfg.UNLOCK.EVAL.TASKS)
     protocols = list(cfg.UNLOCK.EVAL.PROTOCOLS)
     for t in tasks:

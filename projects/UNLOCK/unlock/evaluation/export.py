@@ -8,6 +8,7 @@ Layout under ``output_dir``:
   coco_amodal_instances_results.json              COCO results with RLE (amodal masks)
 Category ids are trainIds (0..17; things 11..17), the dataset id space of docs/design.md.
 """
+
 import itertools
 import logging
 import os
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 _FIRST_THING = THING_TRAIN_IDS[0]
 
 
-def export_panoptic(image_id: str, pan: np.ndarray, segments_info: List[Dict], out_dir: str) -> Dict:
+def export_panoptic(
+    image_id: str, pan: np.ndarray, segments_info: List[Dict], out_dir: str
+) -> Dict:
     """Writes ``panoptic/<image_id>.png`` (id = R + 256 G + 256^2 B) and returns its JSON entry."""
     pan = np.asarray(pan, dtype=np.uint32)
     rgb = np.stack([pan % 256, pan // 256 % 256, pan // 65536 % 256], axis=-1).astype(np.uint8)
@@ -48,8 +51,15 @@ def export_panoptic(image_id: str, pan: np.ndarray, segments_info: List[Dict], o
         if area == 0:
             continue
         cat = int(s["category_id"]) + (_FIRST_THING if s.get("isthing") else 0)
-        segs.append({"id": int(s["id"]), "category_id": cat, "iscrowd": 0, "area": area,
-                     "isthing": int(bool(s.get("isthing")))})
+        segs.append(
+            {
+                "id": int(s["id"]),
+                "category_id": cat,
+                "iscrowd": 0,
+                "area": area,
+                "isthing": int(bool(s.get("isthing"))),
+            }
+        )
     return {"image_id": image_id, "file_name": file_name, "segments_info": segs}
 
 
@@ -75,13 +85,15 @@ def coco_instance_results(
     out = []
     for m, s, c in zip(masks, scores, classes):
         box = mask_to_box(np.asarray(m, bool)) or [0.0, 0.0, 0.0, 0.0]
-        out.append({
-            "image_id": image_id,
-            "category_id": int(c) + _FIRST_THING,
-            "segmentation": encode_rle(m),
-            "score": float(s),
-            "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
-        })
+        out.append(
+            {
+                "image_id": image_id,
+                "category_id": int(c) + _FIRST_THING,
+                "segmentation": encode_rle(m),
+                "score": float(s),
+                "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+            }
+        )
     return out
 
 
@@ -101,7 +113,9 @@ class PredictionExporter(DatasetEvaluator):
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            image_id = str(inp.get("image_id", os.path.splitext(os.path.basename(inp["file_name"]))[0]))
+            image_id = str(
+                inp.get("image_id", os.path.splitext(os.path.basename(inp["file_name"]))[0])
+            )
             if "panoptic_seg" in out:
                 pan, segs = out["panoptic_seg"]
                 self._panoptic.append(export_panoptic(image_id, _to_numpy(pan), segs, self._dir))
@@ -116,7 +130,11 @@ class PredictionExporter(DatasetEvaluator):
                 ("pred_masks", "visible", self._coco),
                 ("pred_amodal_masks", "amodal", self._coco_amodal),
             ):
-                masks = _to_numpy(inst.get(field)) if field in inst_fields else np.zeros((0, 1, 1), bool)
+                masks = (
+                    _to_numpy(inst.get(field))
+                    if field in inst_fields
+                    else np.zeros((0, 1, 1), bool)
+                )
                 cs_dir = os.path.join(self._dir, "cityscapes", sub)
                 export_cityscapes_instances(image_id, masks, scores, classes, cs_dir)
                 store.extend(coco_instance_results(image_id, masks, scores, classes))
@@ -135,6 +153,8 @@ class PredictionExporter(DatasetEvaluator):
             ]
         atomic_write_json(os.path.join(self._dir, "panoptic.json"), pan_json)
         atomic_write_json(os.path.join(self._dir, "coco_instances_results.json"), coco)
-        atomic_write_json(os.path.join(self._dir, "coco_amodal_instances_results.json"), coco_amodal)
+        atomic_write_json(
+            os.path.join(self._dir, "coco_amodal_instances_results.json"), coco_amodal
+        )
         logger.info("Exported predictions of %d images to %s", len(panoptic), self._dir)
         return {}

@@ -3,8 +3,10 @@
 Both use every detection in ``outputs["instances"]`` with the detector class and score (quirk
 Q15: no mask-score threshold). Visible GT = the Cityscapes instance id map (ids >= 1000 are
 instances, thing-class ids < 1000 are groups/crowd, 255 is void). Amodal GT = the surviving amodal
-instances (fmt §1.6) with the min region size applied to the amodal area, void from the visible map.
+instances (fmt §1.6) with the min region size applied to the amodal area, void from the visible
+map.
 """
+
 import logging
 from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
@@ -15,9 +17,8 @@ from detectron2.utils import comm
 
 from unlock.classes import LABEL_DIVISOR, THING_TRAIN_IDS
 
-from .ground_truth import ImageGroundTruth, clear_cache, load_ground_truth
+from .ground_truth import GT_VOID_ID, GroundTruthLookup, ImageGroundTruth, clear_cache
 from .instance_ap import APAccumulator, summarize_ap
-from .ground_truth import GT_VOID_ID
 from .overlap import (
     id_lookup,
     label_counts_in_masks,
@@ -51,7 +52,13 @@ def _nonempty(masks: np.ndarray, scores, classes):
     boxes = mask_boxes(masks)
     areas = mask_areas(masks, boxes)
     keep = areas > 0
-    return masks[keep], np.asarray(scores)[keep], np.asarray(classes)[keep], boxes[keep], areas[keep]
+    return (
+        masks[keep],
+        np.asarray(scores)[keep],
+        np.asarray(classes)[keep],
+        boxes[keep],
+        areas[keep],
+    )
 
 
 def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
@@ -68,9 +75,14 @@ def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) 
     gt_ids = present[is_thing]
     gt_count = np.array([counts[i] for i in gt_ids], dtype=np.int64)
     n_gt = len(gt_ids)
-    index = id_lookup(ids, np.append(gt_ids, GT_VOID_ID), np.arange(n_gt + 1), -1)
     masks, scores, classes, boxes, areas = _nonempty(masks, scores, classes)
-    counts_in = label_counts_in_masks(index, n_gt + 1, masks, boxes)
+    # Map only the pixels under each prediction (ids -> GT slot, void -> slot n_gt, others -> -1),
+    # never the whole image.
+    keys, values = np.append(gt_ids, GT_VOID_ID), np.arange(n_gt + 1)
+    counts_in = np.zeros((len(masks), n_gt + 1), dtype=np.int64)
+    for k, (y0, y1, x0, x1) in enumerate(boxes):
+        slots = id_lookup(ids[y0:y1, x0:x1][masks[k, y0:y1, x0:x1]], keys, values, -1)
+        counts_in[k] = np.bincount(slots[slots >= 0], minlength=n_gt + 1)
     return dict(
         gt_cls=label[is_thing] - _FIRST_THING,
         gt_group=gt_ids < LABEL_DIVISOR,
@@ -122,6 +134,7 @@ class UnlockInstanceEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
+        self._gt = GroundTruthLookup(self._dataset_name)
         self._acc = {
             p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols
         }
@@ -131,7 +144,7 @@ class UnlockInstanceEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            gt = load_ground_truth(inp)
+            gt = self._gt(inp)
             try:
                 masks, scores, classes = _pred_arrays(out["instances"], self._FIELD, gt.void.shape)
             except ValueError as e:

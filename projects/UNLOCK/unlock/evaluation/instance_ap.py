@@ -13,6 +13,7 @@ Protocols:
     best-IoU GT (amodal GT overlap, so the script could count one prediction as two TPs),
     ignore pixels counted once, and all-point precision-envelope integration (VOC 2010+).
 """
+
 import warnings
 from typing import Dict, List, Sequence
 
@@ -74,8 +75,12 @@ class APAccumulator:
         self.min_region_size = min_region_size
         self.thresholds = ap_thresholds(protocol)
         t = len(self.thresholds)
-        self.y_true: List[List[List[np.ndarray]]] = [[[] for _ in range(t)] for _ in range(num_classes)]
-        self.y_score: List[List[List[np.ndarray]]] = [[[] for _ in range(t)] for _ in range(num_classes)]
+        self.y_true: List[List[List[np.ndarray]]] = [
+            [[] for _ in range(t)] for _ in range(num_classes)
+        ]
+        self.y_score: List[List[List[np.ndarray]]] = [
+            [[] for _ in range(t)] for _ in range(num_classes)
+        ]
         self.hard_fns = np.zeros((num_classes, t), dtype=np.int64)
         self.have_gt = np.zeros(num_classes, dtype=bool)
         self.have_pred = np.zeros(num_classes, dtype=bool)
@@ -110,9 +115,10 @@ class APAccumulator:
                 self.have_gt[c] = True
             if len(ps):
                 self.have_pred[c] = True
-            if not len(gs) and not len(ps):
+            if not len(ps):
+                self.hard_fns[c] += int(valid.sum())  # every GT of the class is missed
                 continue
-            inter_c = inter[np.ix_(ps, gs)].astype(np.float64)
+            inter_c = inter[ps][:, gs].astype(np.float64)
             union = gt_count[gs][None, :] + pred_count[ps][:, None] - inter_c
             iou = np.where(inter_c > 0, inter_c / np.maximum(union, 1), 0.0)
             if strict and iou.size:
@@ -127,7 +133,9 @@ class APAccumulator:
             ignore = pred_void[ps] + (inter_c * weight[None, :]).sum(axis=1)
             ignore_frac = ignore / pred_count[ps]
             t = self.thresholds[:, None, None]
-            hits = (inter_c > 0)[None] & ((iou[None] >= t) if strict else (iou[None] > t))  # (T,P,G)
+            hits = (inter_c > 0)[None] & (
+                (iou[None] >= t) if strict else (iou[None] > t)
+            )  # (T,P,G)
             hv = hits[:, :, valid]
             n_match = hv.sum(axis=1)  # (T, G_valid)
             self.hard_fns[c] += (n_match == 0).sum(axis=1)
@@ -144,7 +152,9 @@ class APAccumulator:
                 trues = tp_scores[k][n_match[k] > 0]
                 dt, _ = np.nonzero(dup[k])
                 falses = np.concatenate([scores[dt], scores[fp[k]]])
-                self.y_true[c][k].append(np.r_[np.ones(len(trues)), np.zeros(len(falses))])
+                y_true = np.zeros(len(trues) + len(falses))
+                y_true[: len(trues)] = 1.0
+                self.y_true[c][k].append(y_true)
                 self.y_score[c][k].append(np.concatenate([trues, falses]))
 
     def merge(self, other: "APAccumulator") -> None:
@@ -173,7 +183,9 @@ class APAccumulator:
         return ap
 
 
-def summarize_ap(ap: np.ndarray, class_names: Sequence[str], prefix: str = "AP") -> Dict[str, float]:
+def summarize_ap(
+    ap: np.ndarray, class_names: Sequence[str], prefix: str = "AP"
+) -> Dict[str, float]:
     """mAP, AP50, AP75 and per-class AP (x100, NaN-aware means as in the Cityscapes script)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN, on purpose

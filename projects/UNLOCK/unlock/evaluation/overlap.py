@@ -3,6 +3,7 @@
 All functions count pixels, never loop over pixels in Python, and touch each mask only inside its
 bounding box, so an image with ~30 objects at 2048x400 costs a few milliseconds.
 """
+
 import numpy as np
 
 __all__ = [
@@ -155,4 +156,3 @@ def id_lookup(ids: np.ndarray, keys: np.ndarray, values: np.ndarray, default: in
     pos = np.clip(np.searchsorted(sorted_keys, ids), 0, max(len(keys) - 1, 0))
     hit = sorted_keys[pos] == ids
     return np.where(hit, values[order][pos], default).astype(np.int32)
-

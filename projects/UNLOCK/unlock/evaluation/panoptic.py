@@ -5,6 +5,7 @@ protocol re-encodes it the way the reference does (stuff c*1000, thing c*1000+k,
 so that void pixels join the road segment (quirk Q1). The strict protocol keeps void out of every
 segment, computes GT areas from the pixels and counts all same-category crowd as ignore.
 """
+
 import logging
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Tuple
@@ -16,7 +17,7 @@ from detectron2.utils import comm
 
 from unlock.classes import NUM_CLASSES, THING_TRAIN_IDS
 
-from .ground_truth import GT_VOID_ID, ImageGroundTruth, clear_cache, load_ground_truth
+from .ground_truth import GT_VOID_ID, GroundTruthLookup, ImageGroundTruth, clear_cache
 from .overlap import id_lookup, pair_counts
 from .pq_core import PQStat, match_segments, summarize_pq
 
@@ -60,7 +61,9 @@ def reference_segments(segments_info: List[Dict]) -> Tuple[Dict[int, int], np.nd
     return {k: slot[r] for k, r in ref_of.items()}, cats
 
 
-def _gt_pred_counts(gt: ImageGroundTruth, pan: np.ndarray, n_pan: int) -> Tuple[np.ndarray, np.ndarray]:
+def _gt_pred_counts(
+    gt: ImageGroundTruth, pan: np.ndarray, n_pan: int
+) -> Tuple[np.ndarray, np.ndarray]:
     """(gt id, detectron2 id) pair counts with one bincount, without remapping pixels.
 
     Returns:
@@ -75,6 +78,7 @@ def _gt_pred_counts(gt: ImageGroundTruth, pan: np.ndarray, n_pan: int) -> Tuple[
         key += pan.reshape(-1).astype(np.int32, copy=False)
         full = np.bincount(key, minlength=top * n_pan).reshape(top, n_pan)
         picked = full[rows]
+        # Pixels of ids that are neither a segment nor void: prediction areas minus the rest.
         other = full.sum(axis=0) - picked.sum(axis=0)
     else:  # sparse 24-bit ids: remap the GT first
         index = id_lookup(gt.pan_ids, rows, np.arange(len(rows)), len(rows))
@@ -197,15 +201,18 @@ class UnlockPanopticEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
+        self._gt = GroundTruthLookup(self._dataset_name)
         self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            gt = load_ground_truth(inp)
+            gt = self._gt(inp)
             pan, segments_info = out["panoptic_seg"]
             pan = _to_numpy(pan)
             if pan.shape != gt.pan_ids.shape:
-                raise ValueError(f"{inp.get('file_name')}: panoptic_seg {pan.shape} vs GT {gt.pan_ids.shape}")
+                raise ValueError(
+                    f"{inp.get('file_name')}: panoptic_seg {pan.shape} vs GT {gt.pan_ids.shape}"
+                )
             for p, stat in visible_pq_image(gt, pan, segments_info, self._protocols).items():
                 self._stats[p] += stat
 
@@ -220,6 +227,8 @@ class UnlockPanopticEvaluator(DatasetEvaluator):
                 total += stats[p]
             sfx = "" if p == "oass" else f"_{p}"
             res.update(
-                pq_results(total, self._class_names, ("PQ", "SQ", "RQ"), sfx, p == self._protocols[0])
+                pq_results(
+                    total, self._class_names, ("PQ", "SQ", "RQ"), sfx, p == self._protocols[0]
+                )
             )
         return OrderedDict(panoptic_seg=res)

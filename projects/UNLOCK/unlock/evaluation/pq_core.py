@@ -1,7 +1,8 @@
 """PQ matching over a segment-pair intersection matrix, shared by PQ (visible) and APQ (amodal).
 
 The matching follows panopticapi / the reference ``evalPanopticSemanticLabeling.py`` (fmt §3.2):
-candidate pairs share the category and the GT is not crowd; IoU = I / (A_p + A_g - I - |p ∩ void|);
+candidate pairs share the category and the GT is not crowd;
+IoU = I / (A_p + A_g - I - |p ∩ void|);
 a match needs IoU > 0.5; unmatched non-crowd GT are FN; an unmatched prediction is an FP unless
 more than half of it lies on GT void or on same-category crowd.
 
@@ -12,6 +13,7 @@ Protocol differences (docs/evaluation.md):
   * ``crowd_mode="last"`` (oass): panopticapi remembers only the last crowd segment per category;
     ``"all"`` (strict) uses every crowd segment of the category.
 """
+
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -147,22 +149,16 @@ def summarize_pq(
                 "n": n,
             }
     per_class: Dict[str, Dict] = {}
+    nan = float("nan")
     for i, name in enumerate(names):
+        # Classes never seen (no TP, FP or FN) are NaN here; panopticapi reports them as 0.
         per_class[name] = {
-            "pq": float(pq[i]),
-            "sq": float(sq[i]),
-            "rq": float(rq[i]),
+            "pq": float(pq[i]) if seen[i] else nan,
+            "sq": float(sq[i]) if seen[i] else nan,
+            "rq": float(rq[i]) if seen[i] else nan,
             "tp": int(tp[i]),
             "fp": int(fp[i]),
             "fn": int(fn[i]),
         }
     out["per_class"] = per_class
     return out
-
-
-def merge_stats(stats: List[PQStat]) -> PQStat:
-    """Sums the accumulators gathered from several processes."""
-    total = PQStat(len(stats[0].tp))
-    for s in stats:
-        total += s
-    return total

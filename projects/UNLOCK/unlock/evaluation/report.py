@@ -1,4 +1,5 @@
 """The paper's five-number table (mAPQ, mPQ, mIoU, mAAP, mAP, x100) and per-class tables."""
+
 import logging
 from collections import OrderedDict
 from typing import Dict, Mapping
@@ -46,10 +47,13 @@ def log_report(results: Mapping[str, Mapping[str, float]], protocols=("oass",)) 
     ):
         for k, v in results.get(task, {}).items():
             if k.startswith(prefix):
-                per_class.setdefault(k[len(prefix):], {})[f"{task}:{prefix[:-1]}"] = v
+                per_class.setdefault(k[len(prefix) :], {})[f"{task}:{prefix[:-1]}"] = v
     if per_class:
         cols = sorted({c for d in per_class.values() for c in d}, key=lambda c: c)
-        table = [[name] + [f"{d[c]:.2f}" if c in d else "" for c in cols] for name, d in per_class.items()]
+        table = [
+            [name] + [f"{d[c]:.2f}" if c in d else "" for c in cols]
+            for name, d in per_class.items()
+        ]
         text += "\nPer-class (oass):\n" + tabulate(table, headers=["class"] + cols, tablefmt="pipe")
     logger.info(text)
     return text

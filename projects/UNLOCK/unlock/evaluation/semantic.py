@@ -1,4 +1,5 @@
 """mIoU evaluator (fmt §3.1) over one dataset-level confusion matrix."""
+
 import logging
 from collections import OrderedDict
 from typing import Dict, Sequence
@@ -10,7 +11,7 @@ from detectron2.utils import comm
 
 from unlock.classes import NUM_CLASSES
 
-from .ground_truth import clear_cache, load_ground_truth
+from .ground_truth import GroundTruthLookup, clear_cache
 from .overlap import pair_counts
 
 __all__ = ["UnlockSemSegEvaluator", "semantic_metrics", "confusion_matrix"]
@@ -18,7 +19,9 @@ __all__ = ["UnlockSemSegEvaluator", "semantic_metrics", "confusion_matrix"]
 logger = logging.getLogger(__name__)
 
 
-def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASSES
+) -> np.ndarray:
     """(C+1, C+1) counts, rows = prediction, columns = GT; index C collects GT ignore (255).
 
     Raises:
@@ -81,14 +84,19 @@ class UnlockSemSegEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
+        self._gt = GroundTruthLookup(self._dataset_name)
         self._conf = np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), dtype=np.int64)
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            gt = load_ground_truth(inp)
+            gt = self._gt(inp)
             sem = out["sem_seg"]
             if isinstance(sem, torch.Tensor):
-                sem = sem.argmax(dim=0).to("cpu").numpy() if sem.dim() == 3 else sem.cpu().numpy()
+                sem = sem.argmax(dim=0) if sem.dim() == 3 else sem
+                sem = sem.to("cpu").numpy()
+            else:
+                sem = np.asarray(sem)
+                sem = sem.argmax(axis=0) if sem.ndim == 3 else sem
             if sem.shape != gt.semantic.shape:
                 raise ValueError(
                     f"{inp.get('file_name')}: sem_seg {sem.shape} vs GT {gt.semantic.shape}"
@@ -109,7 +117,8 @@ class UnlockSemSegEvaluator(DatasetEvaluator):
             res["mACC" + sfx] = 100 * m["mACC"]
             res["pACC" + sfx] = 100 * m["pACC"]
             if protocol == self._protocols[0]:
-                for name, v in zip(self._class_names, m["IoU"]):
-                    res[f"IoU-{name}"] = 100 * float(v)
+                seen = conf[:-1, :-1].sum(axis=0) + conf[:-1, :-1].sum(axis=1) > 0
+                for name, v, s in zip(self._class_names, m["IoU"], seen):
+                    # Classes neither in the GT nor predicted: NaN (they count in no mean).
+                    res[f"IoU-{name}"] = 100 * float(v) if s else float("nan")
         return OrderedDict(sem_seg=res)
-

@@ -8,6 +8,7 @@ and the silent skip leaves a randomly initialised classifier behind. ``UnlockChe
 each of these into a typed exception whose message names the file, the parameter, the shapes and
 the config key to fix.
 """
+
 import logging
 import os
 import re

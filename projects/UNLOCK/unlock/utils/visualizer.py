@@ -8,6 +8,7 @@ that occluded regions with holes (an object seen through a gap) render correctly
 ``draw_five_outputs`` stacks the input and one panel per output vertically, since panoramas are
 about five times wider than tall.
 """
+
 import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -218,7 +219,9 @@ class AmodalVisualizer(Visualizer):
         instances = instances.to("cpu")
         classes = instances.pred_classes.tolist() if instances.has("pred_classes") else []
         scores = instances.scores.tolist() if instances.has("scores") else None
-        masks = _to_numpy(instances.pred_masks).astype(bool) if instances.has("pred_masks") else None
+        masks = (
+            _to_numpy(instances.pred_masks).astype(bool) if instances.has("pred_masks") else None
+        )
         boxes = _to_numpy(instances.pred_boxes.tensor) if instances.has("pred_boxes") else None
         colors = self._instance_colors(classes)
         labels = self._labels(classes, scores)
@@ -443,7 +446,9 @@ def draw_five_outputs(image_rgb: np.ndarray, outputs: Dict, metadata) -> np.ndar
 
     panels: List[Tuple[str, np.ndarray]] = [("Input", image_rgb)]
     if "sem_seg" in outputs:
-        panels.append((PANEL_TITLES["sem_seg"], _panel(vis().draw_semantic(outputs["sem_seg"]), (h, w))))
+        panels.append(
+            (PANEL_TITLES["sem_seg"], _panel(vis().draw_semantic(outputs["sem_seg"]), (h, w)))
+        )
     instances = outputs.get("instances")
     if instances is not None:
         panels.append(
