@@ -78,8 +78,6 @@ def test_ap_equals_cityscapesscripts(tmp_path, monkeypatch):
 
     ref = cs_eval.evaluateImgLists(preds, gts, args)
     ref_ap = np.array(ref["resultApMatrix"])[0]
-    from unlock.evaluation import APAccumulator  # noqa: F401 (documents where ap comes from)
-
     assert ours["AP"] == pytest.approx(100 * ref["averages"]["allAp"], abs=1e-9)
     assert ours["AP50"] == pytest.approx(100 * ref["averages"]["allAp50%"], abs=1e-9)
     for c in range(7):

@@ -47,8 +47,11 @@ class Progress:
         self.done += 1
         remaining = sum(self._estimate(s) for s in self.planned[self.done - 1 :])
         elapsed = time.time() - self.start
-        # Correct the estimates by how fast the finished stages went compared to plan.
-        speed = elapsed / (self.spent_estimated * 60) if self.spent_estimated > 0 else 1.0
+        # Correct the plan by how fast this machine went so far, once there is enough to judge
+        # (stages reused from an earlier run take no time and would make the ETA collapse).
+        speed = 1.0
+        if elapsed > 120 and self.spent_estimated > 0:
+            speed = min(max(elapsed / (self.spent_estimated * 60), 0.5), 3.0)
         logger.info(
             "[%d/%d] %s | elapsed %.1f min | about %.1f min left",
             self.done, len(self.planned), stage, elapsed / 60, remaining * speed,

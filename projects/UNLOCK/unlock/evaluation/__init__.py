@@ -22,4 +22,31 @@ from .pq_core import PQStat, match_segments, summarize_pq
 from .report import five_numbers, log_report
 from .semantic import UnlockSemSegEvaluator, confusion_matrix, semantic_metrics
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "UnlockAmodalPanopticEvaluator",
+    "amodal_pq_image",
+    "UnlockEvaluators",
+    "build_unlock_evaluator",
+    "PredictionExporter",
+    "coco_instance_results",
+    "export_cityscapes_instances",
+    "export_panoptic",
+    "GroundTruthLookup",
+    "ImageGroundTruth",
+    "build_ground_truth",
+    "load_ground_truth",
+    "UnlockAmodalInstanceEvaluator",
+    "UnlockInstanceEvaluator",
+    "APAccumulator",
+    "compute_ap",
+    "UnlockPanopticEvaluator",
+    "visible_pq_image",
+    "PQStat",
+    "match_segments",
+    "summarize_pq",
+    "five_numbers",
+    "log_report",
+    "UnlockSemSegEvaluator",
+    "confusion_matrix",
+    "semantic_metrics",
+]

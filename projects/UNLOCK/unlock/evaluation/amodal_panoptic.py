@@ -69,10 +69,12 @@ def amodal_pq_image(
     gt0_area = np.bincount(gt0[gt0 >= 0], minlength=_N_STUFF + 1)
     gt_stuff = np.nonzero(gt0_area[:_N_STUFF] > 0)[0]
 
-    keep = thing_masks.any(axis=(1, 2)) if len(thing_masks) else []
-    p_masks = thing_masks[np.asarray(keep, dtype=bool)] if len(thing_masks) else thing_masks
-    p_cats = np.asarray(thing_cats, dtype=np.int64)[np.asarray(keep, dtype=bool)] + _FIRST_THING
-    p_boxes = mask_boxes(p_masks)
+    # Empty thing masks are no segment (the reference drops them).
+    p_boxes = mask_boxes(thing_masks)
+    p_areas = mask_areas(thing_masks, p_boxes)
+    keep = p_areas > 0
+    p_masks, p_boxes, p_areas = thing_masks[keep], p_boxes[keep], p_areas[keep]
+    p_cats = np.asarray(thing_cats, dtype=np.int64)[keep] + _FIRST_THING
     covered = _union(p_masks, p_boxes, (h, w))
 
     # Prediction layer 0: stuff slots 0..10, void slot 11, kept-thing pixels excluded.
@@ -98,7 +100,7 @@ def amodal_pq_image(
     p0_area = np.bincount(p0[p0 >= 0], minlength=n_p0)
     cols = np.r_[np.arange(_N_STUFF), n_p0 + np.arange(n_pt), _N_STUFF]
     inter = inter[:, cols]
-    pred_area_all = np.r_[p0_area[:_N_STUFF], mask_areas(p_masks, p_boxes), p0_area[-1]]
+    pred_area_all = np.r_[p0_area[:_N_STUFF], p_areas, p0_area[-1]]
     pred_cat = np.r_[np.arange(_N_STUFF), p_cats].astype(np.int64)
 
     rows = np.r_[gt_stuff, n_g0 + np.arange(n_gt)]

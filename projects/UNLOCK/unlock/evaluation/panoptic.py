@@ -61,14 +61,11 @@ def reference_segments(segments_info: List[Dict]) -> Tuple[Dict[int, int], np.nd
     return {k: slot[r] for k, r in ref_of.items()}, cats
 
 
-def _gt_pred_counts(
-    gt: ImageGroundTruth, pan: np.ndarray, n_pan: int
-) -> Tuple[np.ndarray, np.ndarray]:
+def _gt_pred_counts(gt: ImageGroundTruth, pan: np.ndarray, n_pan: int) -> np.ndarray:
     """(gt id, detectron2 id) pair counts with one bincount, without remapping pixels.
 
     Returns:
-        counts: (n_rows, n_pan) for the rows ``gt.seg_ids`` + [void 255] + [anything else];
-        the second value is ``True`` when void was added as its own row.
+        (S + 2, n_pan) counts; rows = ``gt.seg_ids``, then GT void (255), then any other id.
     """
     add_void = GT_VOID_ID not in set(gt.seg_ids.tolist())
     rows = np.append(gt.seg_ids, GT_VOID_ID) if add_void else gt.seg_ids
@@ -86,7 +83,7 @@ def _gt_pred_counts(
         picked, other = both[:-1], both[-1]
     if not add_void:
         picked = np.vstack([picked, np.zeros((1, n_pan), np.int64)])
-    return np.vstack([picked, other[None]]), add_void
+    return np.vstack([picked, other[None]])
 
 
 def fold_pred_void(
@@ -129,7 +126,7 @@ def visible_pq_image(
     n_pan = int(pan.max(initial=0)) + 1
     n_pred = len(pred_cat) + 1  # + void slot
     # Pixel counts per (GT row, detectron2 id), then detectron2 ids -> reference segments.
-    counts, _ = _gt_pred_counts(gt, pan, n_pan)
+    counts = _gt_pred_counts(gt, pan, n_pan)
     to_slot = np.zeros((n_pan, n_pred), dtype=np.int64)
     to_slot[np.arange(n_pan), len(pred_cat)] = 1  # ids without a segment are void
     for d2_id, slot in slot_of.items():

@@ -14,7 +14,7 @@ Protocol differences (docs/evaluation.md):
     ``"all"`` (strict) uses every crowd segment of the category.
 """
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 

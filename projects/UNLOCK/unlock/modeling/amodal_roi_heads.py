@@ -23,9 +23,32 @@ from torch import nn
 from .amodal_mask_head import build_amodal_mask_head
 from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg
 
-__all__ = ["AmodalROIHeads"]
+__all__ = ["AmodalROIHeads", "same_pooling"]
 
 logger = logging.getLogger(__name__)
+
+
+def _pooler_settings(pooler: Optional[ROIPooler]):
+    if pooler is None:
+        return None
+    levels = [
+        (type(m), {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"})
+        for m in pooler.level_poolers
+    ]
+    return (
+        tuple(pooler.output_size),
+        pooler.min_level,
+        pooler.max_level,
+        pooler.canonical_level,
+        pooler.canonical_box_size,
+        levels,
+    )
+
+
+def same_pooling(a: Optional[ROIPooler], b: Optional[ROIPooler]) -> bool:
+    """True when two RoI poolers give the same output for the same features and boxes (same
+    output size, level mapping, and per-level op type, scale, sampling ratio and alignment)."""
+    return _pooler_settings(a) == _pooler_settings(b)
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -65,6 +88,16 @@ class AmodalROIHeads(StandardROIHeads):
             self.amodal_mask_head = amodal_mask_head
         self.mask_loss_kwargs = dict(mask_loss_kwargs or {})
         self.visible_mask_loss_weight = visible_mask_loss_weight
+        # Both mask heads read RoIs of the same detections; when they pool the same features in
+        # the same way, inference pools once and runs both heads on the result (bit-identical,
+        # one RoIAlign pass saved). The heads must not modify their input in place, which holds
+        # for the conv + deconv heads.
+        self.share_mask_pooling = (
+            self.mask_on
+            and self.amodal_on
+            and list(self.mask_in_features) == list(self.amodal_mask_in_features)
+            and same_pooling(self.mask_pooler, self.amodal_mask_pooler)
+        )
 
     @classmethod
     def from_config(cls, cfg, input_shape):
@@ -124,8 +157,14 @@ class AmodalROIHeads(StandardROIHeads):
         self, features: Dict[str, torch.Tensor], instances: List[Instances]
     ) -> List[Instances]:
         """Adds ``pred_masks``, ``pred_amodal_masks`` (and keypoints) to given detections."""
-        instances = super().forward_with_given_boxes(features, instances)
-        return self._forward_amodal_mask(features, instances)
+        if self.training or not self.share_mask_pooling:
+            instances = super().forward_with_given_boxes(features, instances)
+            return self._forward_amodal_mask(features, instances)
+        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
+        x = self._pool(self.mask_pooler, self.mask_in_features, features, instances)
+        instances = self.mask_head(x, instances)
+        instances = self.amodal_mask_head(x, instances)
+        return self._forward_keypoint(features, instances)
 
     def _pool(self, pooler, in_features, features, instances):
         if pooler is None:
