@@ -23,4 +23,5 @@ def test_benchmark_writes_table(tmp_path):
     table = _load_tool().main(argv + ["--output", str(out)])
     assert out.read_text() == table
     assert "| PanopticFPN (stock, sem head 12 classes) |" in table
-    assert "| fusion (panoptic + amodal panoptic) |" in table
+    assert "| fusion (panoptic / panoptic + amodal panoptic) |" in table
+    assert "### worst case" in table and "### realistic case" in table

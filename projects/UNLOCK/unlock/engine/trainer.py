@@ -109,32 +109,40 @@ class UnlockTrainer(DefaultTrainer):
         return cfg
 
 
-def build_pool_if_needed(cfg: CfgNode, pl_root: str) -> None:
-    """Builds the ADCL object pool from the raw predictions unless the manifest says it is
-    already built from these predictions with these options (main rank only)."""
+def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
+    """Builds the ADCL pool of cfg.UNLOCK.OPLL.TARGET_DATASET from OPLL's raw predictions in
+    ``pl_root`` into ``pool_dir`` (thresholds and overlap rule from cfg.UNLOCK.ADCL)."""
     from detectron2.data import DatasetCatalog
 
     from ..data.adcl import build_object_pool
 
     a, o = cfg.UNLOCK.ADCL, cfg.UNLOCK.OPLL
+    records = storage.iter_raw_predictions(pl_root, DatasetCatalog.get(o.TARGET_DATASET))
+    logger.info("Building the ADCL pool of %d images into %s", len(records), pool_dir)
+    return build_object_pool(
+        records,
+        pool_dir,
+        thresholds=tuple(a.POOL_THRESHOLDS),
+        max_overlap_fraction=a.MAX_OVERLAP_FRACTION,
+        thing_revision=o.THING_REVISION,
+        num_bins=o.SCORE_BINS,
+        # The threshold pass only needs scores: read the JSON headers, decode no mask.
+        score_records=lambda: (storage.read_raw_header(pl_root, i) for i in records.image_ids),
+    )
+
+
+def build_pool_if_needed(cfg: CfgNode, pl_root: str) -> None:
+    """Builds the ADCL object pool from the raw predictions unless the manifest says it is
+    already built from these predictions with these options (main rank only)."""
+    a, o = cfg.UNLOCK.ADCL, cfg.UNLOCK.OPLL
     manifest = storage.read_manifest(pl_root)
-    key = hashlib.sha1(
-        json.dumps(
-            [manifest["raw_key"], a.POOL_THRESHOLDS, a.MAX_OVERLAP_FRACTION, o.SCORE_BINS],
-            default=str,
-        ).encode()
-    ).hexdigest()
+    options = [a.POOL_THRESHOLDS, a.MAX_OVERLAP_FRACTION, o.SCORE_BINS, o.THING_REVISION]
+    key = hashlib.sha1(json.dumps([manifest["raw_key"], *options], default=str).encode())
+    key = key.hexdigest()
     pool = manifest.get("pool") or {}
     if pool.get("key") == key and os.path.isfile(os.path.join(a.POOL_DIR, "index.json")):
         logger.info(f"ADCL pool in {a.POOL_DIR} is up to date; skipping")
         return
-    records = storage.iter_raw_predictions(pl_root, DatasetCatalog.get(o.TARGET_DATASET))
-    build_object_pool(
-        records,
-        a.POOL_DIR,
-        thresholds=tuple(a.POOL_THRESHOLDS),
-        max_overlap_fraction=a.MAX_OVERLAP_FRACTION,
-        num_bins=o.SCORE_BINS,
-    )
+    build_pool_from_raw_predictions(cfg, pl_root, a.POOL_DIR)
     manifest.pop("version", None)
     storage.write_manifest(pl_root, dict(manifest, pool={"key": key, "dir": a.POOL_DIR}))

@@ -17,9 +17,15 @@ import math
 from typing import Tuple
 
 import torch
+from detectron2.layers.mask_ops import paste_masks_in_image
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import Instances
 from torch.nn import functional as F
 
-__all__ = ["paste_mask_fields"]
+__all__ = ["amodal_detector_postprocess", "paste_mask_fields"]
+
+# Temporary field that carries both RoI mask fields through detector_postprocess's row filter.
+_ROI_PAIR_FIELD = "_roi_mask_pair"
 
 
 def _paste_regions(boxes: torch.Tensor, img_h: int, img_w: int):
@@ -87,9 +93,7 @@ def paste_mask_fields(
     if masks.dim() != 4 or masks.shape[-1] != masks.shape[-2]:
         raise ValueError(f"masks must be (N, F, M, M) square RoI masks, got {tuple(masks.shape)}")
     if boxes.dim() != 2 or boxes.shape[1] != 4 or len(boxes) != len(masks):
-        raise ValueError(
-            f"boxes must be (N, 4) with N = {len(masks)}, got {tuple(boxes.shape)}"
-        )
+        raise ValueError(f"boxes must be (N, 4) with N = {len(masks)}, got {tuple(boxes.shape)}")
     img_h, img_w = int(image_shape[0]), int(image_shape[1])
     num, fields = masks.shape[:2]
     out = torch.zeros((fields, num, img_h, img_w), dtype=torch.bool, device=masks.device)
@@ -99,8 +103,12 @@ def paste_mask_fields(
         masks = masks.float()
     boxes = boxes.detach().to(device="cpu", dtype=torch.float32)
     regions = _paste_regions(boxes, img_h, img_w)
-    xs = _normalised_coords([r[0] for r in regions], [r[2] for r in regions], boxes[:, 0], boxes[:, 2])
-    ys = _normalised_coords([r[1] for r in regions], [r[3] for r in regions], boxes[:, 1], boxes[:, 3])
+    xs = _normalised_coords(
+        [r[0] for r in regions], [r[2] for r in regions], boxes[:, 0], boxes[:, 2]
+    )
+    ys = _normalised_coords(
+        [r[1] for r in regions], [r[3] for r in regions], boxes[:, 1], boxes[:, 3]
+    )
     for i, (x0, y0, x1, y1) in enumerate(regions):
         if x1 <= x0 or y1 <= y0:
             continue
@@ -112,3 +120,52 @@ def paste_mask_fields(
         pasted = F.grid_sample(masks[i : i + 1], grid[None].to(masks.dtype), align_corners=False)
         out[:, i, y0:y1, x0:x1] = pasted[0] >= threshold
     return out
+
+
+def amodal_detector_postprocess(
+    results: Instances, output_height: int, output_width: int, mask_threshold: float = 0.5
+) -> Instances:
+    """``detector_postprocess`` that also pastes ``pred_amodal_masks`` back to the image.
+
+    Args:
+        results: raw detections at the network input size; ``pred_masks`` and
+            ``pred_amodal_masks`` are (N, 1, M, M) probabilities.
+        output_height, output_width: the output resolution.
+        mask_threshold: binarisation threshold of both mask fields.
+
+    Returns:
+        Instances at the output size with ``pred_masks`` and ``pred_amodal_masks`` (N, H, W) bool,
+        both rows aligned with ``pred_boxes`` (boxes that collapse on rescaling are dropped from
+        every field together).
+    """
+    fields = ("pred_masks", "pred_amodal_masks")
+    roi = [results.get(f) if results.has(f) else None for f in fields]
+    if all(isinstance(m, torch.Tensor) and m.dim() == 4 and m.shape[1] == 1 for m in roi) and (
+        roi[0].shape == roi[1].shape
+    ):
+        # Both fields are RoI probabilities on the same boxes: paste them in one pass
+        # (bit-identical to pasting each field with detectron2, see mask_paste.py).
+        stripped = Instances(results.image_size)
+        for name, value in results.get_fields().items():
+            if name not in fields:
+                stripped.set(name, value)
+        stripped.set(_ROI_PAIR_FIELD, torch.cat(roi, dim=1))
+        results = detector_postprocess(stripped, output_height, output_width, mask_threshold)
+        pasted = paste_mask_fields(
+            results.get(_ROI_PAIR_FIELD),
+            results.pred_boxes.tensor,
+            (output_height, output_width),
+            mask_threshold,
+        )
+        results.remove(_ROI_PAIR_FIELD)
+        results.pred_masks, results.pred_amodal_masks = pasted[0], pasted[1]
+        return results
+    results = detector_postprocess(results, output_height, output_width, mask_threshold)
+    if results.has("pred_amodal_masks"):
+        masks = results.pred_amodal_masks
+        if masks.dim() == 4:  # (N, 1, M, M) RoI probabilities, not pasted yet
+            masks = paste_masks_in_image(
+                masks[:, 0], results.pred_boxes, (output_height, output_width), mask_threshold
+            )
+        results.pred_amodal_masks = masks.to(torch.bool)
+    return results

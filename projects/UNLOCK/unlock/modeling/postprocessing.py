@@ -1,4 +1,5 @@
-"""Paste-back of both mask fields and the occlusion-aware fusion (pure functions).
+"""Occlusion-aware fusion (pure functions), and the paste-back of both mask fields (re-exported
+from :mod:`unlock.modeling.mask_paste`).
 
 The fusion turns the semantic argmax and the paired visible/amodal detections into
 ``panoptic_seg`` and ``amodal_panoptic_seg`` (docs/design.md "Model outputs"). It is modelled on
@@ -12,12 +13,10 @@ amodal segments are linked because they come from the same detection.
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from detectron2.layers.mask_ops import paste_masks_in_image
-from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Instances
 
 from ..classes import IGNORE_LABEL, STUFF_TRAIN_IDS, THING_TRAIN_IDS
-from .mask_paste import paste_mask_fields
+from .mask_paste import amodal_detector_postprocess  # re-exported: callers import it from here
 
 __all__ = [
     "OVERLAP_ORDERS",
@@ -28,57 +27,6 @@ __all__ = [
 ]
 
 OVERLAP_ORDERS = ("score", "reference")
-# Temporary field that carries both RoI mask fields through detector_postprocess's row filter.
-_ROI_PAIR_FIELD = "_roi_mask_pair"
-
-
-def amodal_detector_postprocess(
-    results: Instances, output_height: int, output_width: int, mask_threshold: float = 0.5
-) -> Instances:
-    """``detector_postprocess`` that also pastes ``pred_amodal_masks`` back to the image.
-
-    Args:
-        results: raw detections at the network input size; ``pred_masks`` and
-            ``pred_amodal_masks`` are (N, 1, M, M) probabilities.
-        output_height, output_width: the output resolution.
-        mask_threshold: binarisation threshold of both mask fields.
-
-    Returns:
-        Instances at the output size with ``pred_masks`` and ``pred_amodal_masks`` (N, H, W) bool,
-        both rows aligned with ``pred_boxes`` (boxes that collapse on rescaling are dropped from
-        every field together).
-    """
-    fields = ("pred_masks", "pred_amodal_masks")
-    roi = [results.get(f) if results.has(f) else None for f in fields]
-    if all(isinstance(m, torch.Tensor) and m.dim() == 4 and m.shape[1] == 1 for m in roi) and (
-        roi[0].shape == roi[1].shape
-    ):
-        # Both fields are RoI probabilities on the same boxes: paste them in one pass
-        # (bit-identical to pasting each field with detectron2, see mask_paste.py).
-        stripped = Instances(results.image_size)
-        for name, value in results.get_fields().items():
-            if name not in fields:
-                stripped.set(name, value)
-        stripped.set(_ROI_PAIR_FIELD, torch.cat(roi, dim=1))
-        results = detector_postprocess(stripped, output_height, output_width, mask_threshold)
-        pasted = paste_mask_fields(
-            results.get(_ROI_PAIR_FIELD),
-            results.pred_boxes.tensor,
-            (output_height, output_width),
-            mask_threshold,
-        )
-        results.remove(_ROI_PAIR_FIELD)
-        results.pred_masks, results.pred_amodal_masks = pasted[0], pasted[1]
-        return results
-    results = detector_postprocess(results, output_height, output_width, mask_threshold)
-    if results.has("pred_amodal_masks"):
-        masks = results.pred_amodal_masks
-        if masks.dim() == 4:  # (N, 1, M, M) RoI probabilities, not pasted yet
-            masks = paste_masks_in_image(
-                masks[:, 0], results.pred_boxes, (output_height, output_width), mask_threshold
-            )
-        results.pred_amodal_masks = masks.to(torch.bool)
-    return results
 
 
 def _label_luts(device, thing_train_ids: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
