@@ -11,16 +11,13 @@ strict: layer-0 void is no segment, matching is one-to-one (greedy by IoU).
 """
 
 import logging
-from collections import OrderedDict
 from typing import Dict, Sequence
 
 import numpy as np
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from unlock.classes import IGNORE_LABEL, NUM_CLASSES, STUFF_TRAIN_IDS, THING_TRAIN_IDS
 
-from .ground_truth import GroundTruthLookup, ImageGroundTruth, clear_cache
+from .ground_truth import ImageGroundTruth
 from .overlap import (
     label_counts_in_masks,
     mask_areas,
@@ -28,7 +25,7 @@ from .overlap import (
     pair_counts,
     pairwise_mask_intersections,
 )
-from .panoptic import _to_numpy, fold_pred_void, pq_results
+from .panoptic import PQFamilyEvaluator, _to_numpy, fold_pred_void
 from .pq_core import PQStat, match_segments
 
 __all__ = ["UnlockAmodalPanopticEvaluator", "amodal_pq_image"]
@@ -126,24 +123,11 @@ def amodal_pq_image(
     return out
 
 
-class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
+class UnlockAmodalPanopticEvaluator(PQFamilyEvaluator):
     """APQ / ASQ / ARQ (All, Things, Stuff, per class) of ``outputs["amodal_panoptic_seg"]``."""
 
-    def __init__(
-        self,
-        dataset_name: str,
-        class_names: Sequence[str],
-        protocols: Sequence[str] = ("oass", "strict"),
-    ):
-        self._dataset_name = dataset_name
-        self._class_names = list(class_names)
-        self._protocols = list(protocols)
-        self.reset()
-
-    def reset(self) -> None:
-        clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name)
-        self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
+    _RESULT_KEY = "amodal_panoptic_seg"
+    _METRICS = ("APQ", "ASQ", "ARQ")
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
@@ -165,20 +149,3 @@ class UnlockAmodalPanopticEvaluator(DatasetEvaluator):
             cats = np.array([s["category_id"] for s in amodal["segments_info"]], dtype=np.int64)
             for p, stat in amodal_pq_image(gt, stuff_seg, masks, cats, self._protocols).items():
                 self._stats[p] += stat
-
-    def evaluate(self):
-        gathered = comm.gather(self._stats, dst=0)
-        if not comm.is_main_process():
-            return None
-        res = OrderedDict()
-        for p in self._protocols:
-            total = PQStat(NUM_CLASSES)
-            for stats in gathered:
-                total += stats[p]
-            sfx = "" if p == "oass" else f"_{p}"
-            res.update(
-                pq_results(
-                    total, self._class_names, ("APQ", "ASQ", "ARQ"), sfx, p == self._protocols[0]
-                )
-            )
-        return OrderedDict(amodal_panoptic_seg=res)

@@ -12,12 +12,11 @@ from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from unlock.classes import LABEL_DIVISOR, THING_TRAIN_IDS
 
-from .ground_truth import GT_VOID_ID, GroundTruthLookup, ImageGroundTruth, clear_cache
+from .base import GroundTruthEvaluator, protocol_suffix
+from .ground_truth import GT_VOID_ID, ImageGroundTruth
 from .instance_ap import APAccumulator, summarize_ap
 from .overlap import (
     id_lookup,
@@ -113,7 +112,7 @@ def amodal_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) -
     )
 
 
-class UnlockInstanceEvaluator(DatasetEvaluator):
+class UnlockInstanceEvaluator(GroundTruthEvaluator):
     """Cityscapes-protocol AP of ``instances.pred_masks`` (visible); results under "segm"."""
 
     _FIELD = "pred_masks"
@@ -126,18 +125,11 @@ class UnlockInstanceEvaluator(DatasetEvaluator):
         protocols: Sequence[str] = ("oass", "strict"),
         min_region_size: int = 100,
     ):
-        self._dataset_name = dataset_name
-        self._thing_classes = list(thing_classes)
-        self._protocols = list(protocols)
         self._min_region_size = int(min_region_size)
-        self.reset()
+        super().__init__(dataset_name, thing_classes, protocols)
 
-    def reset(self) -> None:
-        clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name)
-        self._acc = {
-            p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols
-        }
+    def _new_statistics(self) -> Dict[str, APAccumulator]:
+        return {p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols}
 
     def _inputs(self, gt: ImageGroundTruth, masks, scores, classes) -> Dict:
         return visible_ap_inputs(gt, masks, scores, classes)
@@ -150,20 +142,20 @@ class UnlockInstanceEvaluator(DatasetEvaluator):
             except ValueError as e:
                 raise ValueError(f"{inp.get('file_name')}: {e}") from e
             args = self._inputs(gt, masks, scores, classes)
-            for acc in self._acc.values():
+            for acc in self._stats.values():
                 acc.add_image(**args)
 
     def evaluate(self):
-        gathered = comm.gather(self._acc, dst=0)
-        if not comm.is_main_process():
+        gathered = self._gathered_statistics()
+        if gathered is None:
             return None
         res = OrderedDict()
         for p in self._protocols:
             total = APAccumulator(_NUM_THINGS, p, self._min_region_size)
             for accs in gathered:
                 total.merge(accs[p])
-            summary = summarize_ap(total.compute(), self._thing_classes)
-            sfx = "" if p == "oass" else f"_{p}"
+            summary = summarize_ap(total.compute(), self._class_names)
+            sfx = protocol_suffix(p)
             for k, v in summary.items():
                 if "-" not in k or p == self._protocols[0]:
                     res[k.replace("-", f"{sfx}-") if "-" in k else k + sfx] = v

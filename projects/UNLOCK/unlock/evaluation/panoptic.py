@@ -12,16 +12,21 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from unlock.classes import NUM_CLASSES, THING_TRAIN_IDS
 
-from .ground_truth import GT_VOID_ID, GroundTruthLookup, ImageGroundTruth, clear_cache
+from .base import GroundTruthEvaluator, protocol_suffix
+from .ground_truth import GT_VOID_ID, ImageGroundTruth
 from .overlap import id_lookup, pair_counts
 from .pq_core import PQStat, match_segments, summarize_pq
 
-__all__ = ["UnlockPanopticEvaluator", "visible_pq_image", "reference_segments", "pq_results"]
+__all__ = [
+    "UnlockPanopticEvaluator",
+    "PQFamilyEvaluator",
+    "visible_pq_image",
+    "reference_segments",
+    "pq_results",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -182,24 +187,36 @@ def pq_results(
     return res
 
 
-class UnlockPanopticEvaluator(DatasetEvaluator):
+class PQFamilyEvaluator(GroundTruthEvaluator):
+    """PQ-style statistics per protocol, summed over processes (shared by PQ and APQ)."""
+
+    _RESULT_KEY = ""
+    _METRICS: Tuple[str, str, str] = ("", "", "")
+
+    def _new_statistics(self) -> Dict[str, PQStat]:
+        return {p: PQStat(NUM_CLASSES) for p in self._protocols}
+
+    def evaluate(self):
+        gathered = self._gathered_statistics()
+        if gathered is None:
+            return None
+        res = OrderedDict()
+        for p in self._protocols:
+            total = PQStat(NUM_CLASSES)
+            for stats in gathered:
+                total += stats[p]
+            first = p == self._protocols[0]
+            res.update(
+                pq_results(total, self._class_names, self._METRICS, protocol_suffix(p), first)
+            )
+        return OrderedDict([(self._RESULT_KEY, res)])
+
+
+class UnlockPanopticEvaluator(PQFamilyEvaluator):
     """PQ / SQ / RQ (All, Things, Stuff, per class) of ``outputs["panoptic_seg"]``."""
 
-    def __init__(
-        self,
-        dataset_name: str,
-        class_names: Sequence[str],
-        protocols: Sequence[str] = ("oass", "strict"),
-    ):
-        self._dataset_name = dataset_name
-        self._class_names = list(class_names)
-        self._protocols = list(protocols)
-        self.reset()
-
-    def reset(self) -> None:
-        clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name)
-        self._stats = {p: PQStat(NUM_CLASSES) for p in self._protocols}
+    _RESULT_KEY = "panoptic_seg"
+    _METRICS = ("PQ", "SQ", "RQ")
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
@@ -212,20 +229,3 @@ class UnlockPanopticEvaluator(DatasetEvaluator):
                 )
             for p, stat in visible_pq_image(gt, pan, segments_info, self._protocols).items():
                 self._stats[p] += stat
-
-    def evaluate(self):
-        gathered = comm.gather(self._stats, dst=0)
-        if not comm.is_main_process():
-            return None
-        res = OrderedDict()
-        for p in self._protocols:
-            total = PQStat(NUM_CLASSES)
-            for stats in gathered:
-                total += stats[p]
-            sfx = "" if p == "oass" else f"_{p}"
-            res.update(
-                pq_results(
-                    total, self._class_names, ("PQ", "SQ", "RQ"), sfx, p == self._protocols[0]
-                )
-            )
-        return OrderedDict(panoptic_seg=res)

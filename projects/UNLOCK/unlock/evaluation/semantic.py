@@ -2,16 +2,14 @@
 
 import logging
 from collections import OrderedDict
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 import torch
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from unlock.classes import NUM_CLASSES
 
-from .ground_truth import GroundTruthLookup, clear_cache
+from .base import GroundTruthEvaluator, protocol_suffix
 from .overlap import pair_counts
 
 __all__ = ["UnlockSemSegEvaluator", "semantic_metrics", "confusion_matrix"]
@@ -67,25 +65,12 @@ def semantic_metrics(conf: np.ndarray, protocol: str = "oass") -> Dict[str, obje
     }
 
 
-class UnlockSemSegEvaluator(DatasetEvaluator):
+class UnlockSemSegEvaluator(GroundTruthEvaluator):
     """mIoU on ``outputs["sem_seg"]`` (argmax of (18, H, W) probabilities) against the GT built
     from the panoptic PNG (crowd/void -> 255), for one or both protocols."""
 
-    def __init__(
-        self,
-        dataset_name: str,
-        class_names: Sequence[str],
-        protocols: Sequence[str] = ("oass", "strict"),
-    ):
-        self._dataset_name = dataset_name
-        self._class_names = list(class_names)
-        self._protocols = list(protocols)
-        self.reset()
-
-    def reset(self) -> None:
-        clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name)
-        self._conf = np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), dtype=np.int64)
+    def _new_statistics(self) -> np.ndarray:
+        return np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), dtype=np.int64)
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
@@ -101,16 +86,16 @@ class UnlockSemSegEvaluator(DatasetEvaluator):
                 raise ValueError(
                     f"{inp.get('file_name')}: sem_seg {sem.shape} vs GT {gt.semantic.shape}"
                 )
-            self._conf += confusion_matrix(sem, gt.semantic)
+            self._stats += confusion_matrix(sem, gt.semantic)
 
     def evaluate(self):
-        confs = comm.gather(self._conf, dst=0)
-        if not comm.is_main_process():
+        confs = self._gathered_statistics()
+        if confs is None:
             return None
         conf = np.sum(confs, axis=0)
         res = OrderedDict()
         for protocol in self._protocols:
-            sfx = "" if protocol == "oass" else f"_{protocol}"
+            sfx = protocol_suffix(protocol)
             m = semantic_metrics(conf, protocol)
             res["mIoU" + sfx] = 100 * m["mIoU"]
             res["fwIoU" + sfx] = 100 * m["fwIoU"]

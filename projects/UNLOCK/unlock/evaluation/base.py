@@ -1,0 +1,43 @@
+"""What every UNLOCK evaluator shares: the split's GT lookup, the protocols, and per-process
+statistics gathered to the main process (detectron2's SemSegEvaluator pattern: accumulate
+statistics, never images)."""
+
+from typing import Any, List, Optional, Sequence
+
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from .ground_truth import GroundTruthLookup, clear_cache
+
+
+def protocol_suffix(protocol: str) -> str:
+    """Result-key suffix of a protocol: the reference (oass) numbers carry none."""
+    return "" if protocol == "oass" else f"_{protocol}"
+
+
+class GroundTruthEvaluator(DatasetEvaluator):
+    """Base of the metric evaluators; subclasses define ``_new_statistics`` and ``evaluate``."""
+
+    def __init__(
+        self,
+        dataset_name: str,
+        class_names: Sequence[str],
+        protocols: Sequence[str] = ("oass", "strict"),
+    ):
+        self._dataset_name = dataset_name
+        self._class_names = list(class_names)
+        self._protocols = list(protocols)
+        self.reset()
+
+    def _new_statistics(self) -> Any:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        clear_cache()
+        self._gt = GroundTruthLookup(self._dataset_name)
+        self._stats = self._new_statistics()
+
+    def _gathered_statistics(self) -> Optional[List[Any]]:
+        """Every process's statistics on the main process; None on the others."""
+        gathered = comm.gather(self._stats, dst=0)
+        return gathered if comm.is_main_process() else None
