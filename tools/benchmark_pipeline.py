@@ -299,7 +299,7 @@ def time_training(cfg, warmup: int, iters: int) -> dict:
     return {"images": ims * iters, "seconds": seconds, "ips": ims * iters / seconds,
             "data_wait": wait / seconds, "finite": finite, "batch": ims,
             "size": f"{cfg.INPUT.MIN_SIZE_TRAIN[0]} short side"
-            + (f", {tuple(cfg.UNLOCK.DATA.CROP_SIZE)} crops" if cfg.UNLOCK.DATA.CROP_SIZE else "")}  # fmt: skip
+            + (f", {tuple(cfg.UNLOCK.DATA.CROP_SIZE)} crops" if any(cfg.UNLOCK.DATA.CROP_SIZE) else "")}  # fmt: skip
 
 
 def time_inference_and_evaluation(cfg, dataset: str, warmup: int, workdir: str) -> dict:
