@@ -18,16 +18,52 @@ def test_aggregate_mean_std_delta():
     assert table["source_only"]["mAPQ"]["std"] == pytest.approx(math.sqrt(50.0))
     assert table["unlock"]["mPQ"]["mean"] == pytest.approx(20.0)  # (13 + 27) / 2
     assert table["unlock"]["mPQ"]["delta"] == pytest.approx(4.0)
-    text = markdown_table(table, MAIN_ROWS, 2)
+    text = markdown_table(table, MAIN_ROWS)
     assert "| Source-only |" in text and "(+4.0)" in text
 
 
 def test_single_seed_has_no_std():
     table = aggregate([_summary(0, 10.0, 11.0)], MAIN_ROWS)
     assert math.isnan(table["unlock"]["mAP"]["std"])
-    assert "±" not in markdown_table(table, MAIN_ROWS, 1).splitlines()[2]
+    assert "±" not in markdown_table(table, MAIN_ROWS).splitlines()[2]
 
 
 def test_missing_summary_is_reported():
     with pytest.raises(KeyError, match="unlock"):
         five_numbers({"sem_seg": {}})
+
+
+def test_rows_run_on_fewer_seeds_compare_with_the_same_seeds():
+    summaries = [_summary(0, 10.0, 12.0), _summary(1, 20.0, 26.0)]
+    del summaries[1]["results"]["unlock"]
+    table = aggregate(summaries, MAIN_ROWS)
+    assert table["unlock"]["seeds"] == [0]
+    assert table["unlock"]["mAPQ"]["delta"] == pytest.approx(2.0)  # 12 - 10 (seed 0 only)
+    assert table["source_only"]["mAPQ"]["mean"] == pytest.approx(15.0)
+
+
+def test_strict_protocol_numbers():
+    results = {
+        "amodal_panoptic_seg": {"APQ_strict": 1.0}, "panoptic_seg": {"PQ_strict": 2.0},
+        "sem_seg": {"mIoU_strict": 3.0}, "amodal_segm": {"AP_strict": 4.0},
+        "segm": {"AP_strict": 5.0},
+    }
+    assert five_numbers(results, "strict") == {
+        "mAPQ": 1.0, "mPQ": 2.0, "mIoU": 3.0, "mAAP": 4.0, "mAP": 5.0
+    }
+
+
+def test_per_class_markdown():
+    from unlock.benchmark.report import per_class_markdown
+
+    def run(seed, a, b):
+        res = lambda v: {  # noqa: E731
+            "sem_seg": {"mIoU": v, "IoU-road": v, "IoU-car": v + 1},
+            "panoptic_seg": {"PQ-road": v}, "amodal_panoptic_seg": {"APQ-car": v},
+            "segm": {"AP-car": v}, "amodal_segm": {"AP-car": v},
+        }
+        return {"seed": seed, "results": {"source_only": res(a), "unlock": res(b)}}
+
+    text = per_class_markdown([run(0, 10.0, 14.0), run(1, 20.0, 22.0)])
+    assert "| road | 15.0 | 18.0 | +3.0 |" in text
+    assert "| car | 16.0 | 19.0 | +3.0 |" in text

@@ -5,14 +5,28 @@ from typing import Dict, List, Sequence
 from unlock.benchmark.profiles import Row
 
 FIVE = ("mAPQ", "mPQ", "mIoU", "mAAP", "mAP")
+# Where each of the five numbers lives in the evaluators' results, and its per-class prefix.
+_SOURCES = {
+    "mAPQ": ("amodal_panoptic_seg", "APQ"),
+    "mPQ": ("panoptic_seg", "PQ"),
+    "mIoU": ("sem_seg", "IoU"),
+    "mAAP": ("amodal_segm", "AP"),
+    "mAP": ("segm", "AP"),
+}
 
 
-def five_numbers(results: Dict) -> Dict[str, float]:
-    """The paper's five numbers (oass protocol, x100) from an evaluation result dict."""
-    summary = results.get("unlock")
-    if summary is None:
-        raise KeyError(f"evaluation results have no 'unlock' summary; keys: {sorted(results)}")
-    return {k: float(summary[k]) for k in FIVE}
+def five_numbers(results: Dict, protocol: str = "oass") -> Dict[str, float]:
+    """The paper's five numbers (x100) of one protocol from an evaluation result dict."""
+    if protocol == "oass":
+        summary = results.get("unlock")
+        if summary is None:
+            raise KeyError(f"evaluation results have no 'unlock' summary; keys: {sorted(results)}")
+        return {k: float(summary[k]) for k in FIVE}
+    out = {}
+    for metric, (group, key) in _SOURCES.items():
+        key = "mIoU" if metric == "mIoU" else key
+        out[metric] = float(results[group][f"{key}_{protocol}"])
+    return out
 
 
 def _mean_std(values: Sequence[float]):
@@ -26,21 +40,29 @@ def _mean_std(values: Sequence[float]):
     return mean, math.sqrt(var)
 
 
-def aggregate(summaries: List[Dict], rows: Sequence[Row]) -> Dict:
-    """{row: {metric: {"mean", "std", "per_seed", "delta"}}} with deltas against source-only."""
+def aggregate(summaries: List[Dict], rows: Sequence[Row], protocol: str = "oass") -> Dict:
+    """{row: {metric: {"mean", "std", "per_seed", "delta"}}} with deltas against source-only.
+
+    A row is averaged over the seeds that ran it (ablations may run on fewer seeds); its delta
+    is against source-only averaged over those same seeds."""
     names = ["source_only"] + [r.name for r in rows]
     table = {}
     for name in names:
-        per_metric = {}
+        runs = [s for s in summaries if name in s["results"]]
+        if not runs:
+            continue
+        per_metric = {"seeds": [s["seed"] for s in runs]}
         for metric in FIVE:
-            per_seed = [five_numbers(s["results"][name])[metric] for s in summaries]
+            per_seed = [five_numbers(s["results"][name], protocol)[metric] for s in runs]
             mean, std = _mean_std(per_seed)
             per_metric[metric] = {"mean": mean, "std": std, "per_seed": per_seed}
         table[name] = per_metric
-    for name in names:
+    for name in table:
+        seeds = set(table[name]["seeds"])
         for metric in FIVE:
-            base = table["source_only"][metric]["mean"]
-            table[name][metric]["delta"] = table[name][metric]["mean"] - base
+            base = [v for s, v in zip(table["source_only"]["seeds"],
+                                      table["source_only"][metric]["per_seed"]) if s in seeds]
+            table[name][metric]["delta"] = table[name][metric]["mean"] - _mean_std(base)[0]
     return table
 
 
@@ -52,32 +74,41 @@ def _cell(entry: Dict, with_delta: bool) -> str:
     return text
 
 
-def markdown_table(table: Dict, rows: Sequence[Row], num_seeds: int) -> str:
+def markdown_table(table: Dict, rows: Sequence[Row], protocol: str = "oass") -> str:
     labels = {"source_only": ("Source-only", "1/2/6")}
     labels.update({r.name: (r.label, r.table) for r in rows})
     lines = [
-        f"| Method | paper table | {' | '.join(FIVE)} |",
-        "|---|---|" + "---|" * len(FIVE),
+        f"| Method | paper table | seeds | {' | '.join(FIVE)} |",
+        "|---|---|---|" + "---|" * len(FIVE),
     ]
     for name in table:
         label, paper_table = labels[name]
+        seeds = ",".join(str(s) for s in table[name]["seeds"])
         cells = [_cell(table[name][m], with_delta=name != "source_only") for m in FIVE]
-        lines.append(f"| {label} | {paper_table} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | {paper_table} | {seeds} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        f"Numbers ×100, oass protocol, mean ± std over {num_seeds} seed(s); "
-        "(±x) = difference from source-only."
+        f"Numbers ×100, {protocol} protocol, mean ± std over the listed seeds; (±x) = difference "
+        "from source-only on the same seeds."
     )
     return "\n".join(lines)
 
 
-def per_class_table(results: Dict, metric_group: str, prefix: str) -> str:
-    """Per-class values ``<prefix>-<class>`` of one result group as a markdown table (if present)."""
-    group = results.get(metric_group, {})
-    items = [(k[len(prefix) + 1 :], v) for k, v in group.items() if k.startswith(prefix + "-")]
-    if not items:
-        return ""
-    header = "| class | " + " | ".join(name for name, _ in items) + " |"
-    sep = "|---|" + "---|" * len(items)
-    values = f"| {prefix} | " + " | ".join(f"{v:.1f}" for _, v in items) + " |"
-    return "\n".join([header, sep, values])
+def per_class_markdown(summaries: List[Dict], names: Sequence[str] = ("source_only", "unlock"),
+                       labels: Sequence[str] = ("Source-only", "UNLOCK")) -> str:
+    """Per-class IoU, PQ, APQ, AP and AAP (oass protocol, mean over seeds) of two rows."""
+    blocks = []
+    for metric, (group, prefix) in _SOURCES.items():
+        runs = [s for s in summaries if all(n in s["results"] for n in names)]
+        if not runs:
+            continue
+        keys = [k for k in runs[0]["results"][names[0]][group] if k.startswith(prefix + "-")]
+        lines = [f"**{prefix} per class** ({metric})", "",
+                 f"| class | {' | '.join(labels)} | Δ |", "|---|" + "---|" * (len(labels) + 1)]
+        for key in keys:
+            means = [_mean_std([s["results"][n][group][key] for s in runs])[0] for n in names]
+            delta = means[-1] - means[0]
+            cells = " | ".join(f"{m:.1f}" for m in means)
+            lines.append(f"| {key[len(prefix) + 1:]} | {cells} | {delta:+.1f} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -32,11 +32,16 @@ def add_opll_config(cfg):
     cfg.UNLOCK.OPLL.EXTRAS = CN()
     # L2 anchor of the parameters to the source weights (authors: 10 x mean squared error).
     cfg.UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT = 0.0
-    # EMA-teacher ClassMix semantic self-training branch weight (0 = off).
+    # Weight of the authors' EMA-teacher ClassMix semantic self-training loss `loss_classmix`
+    # (code §7.3; authors: 1.0); 0 = off. Needs the unlabelled UNLOCK.OPLL.TARGET_DATASET.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT = 0.0
-    # EMA decay of that teacher.
+    # Largest EMA decay of that teacher; decay at iteration t = min(1 - 1/(t+1), EMA_ALPHA).
     cfg.UNLOCK.OPLL.EXTRAS.EMA_ALPHA = 0.999
-    # Confidence above which teacher pixels count for the ClassMix weight (authors: 0.968).
+    # Teacher confidence threshold: the teacher labels' pixel weight in the mixed images is the
+    # fraction of the batch's teacher pixels with max probability >= this (authors: 0.968).
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_CONF = 0.968
+    # (top, bottom) rows of each unlabelled crop whose teacher labels get weight 0 (authors: 11,
+    # 88, a DAFormer Cityscapes ego-vehicle heuristic); (0, 0) = off.
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_IGNORE_ROWS = (0, 0)
     # Learning-rate multipliers (sem_seg_head, FPN, ROI/RPN heads, backbone); authors: 1e4, 10, 0.1, 1.
     cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS = (1.0, 1.0, 1.0, 1.0)

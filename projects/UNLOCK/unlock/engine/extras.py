@@ -7,8 +7,8 @@
   and the checkpoint's state dict is unchanged.
 * ``lr_factor``: per-module learning-rate multipliers (sem_seg_head, FPN, RPN/ROI heads,
   bottom-up backbone), the authors' decode_head x1e4, neck x10, heads x0.1, backbone x1.
-* The EMA-teacher ClassMix branch (note §7.3) is NOT implemented: a non-zero
-  ``CLASSMIX_WEIGHT`` raises instead of being silently ignored.
+* The EMA-teacher ClassMix branch (note §7.3) lives in ``classmix.py``; ``check_extras``
+  validates its keys.
 """
 
 import copy
@@ -23,13 +23,22 @@ logger = logging.getLogger(__name__)
 
 
 def check_extras(cfg) -> None:
-    """Raises for extras that are configured but not implemented."""
-    if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT != 0:
-        raise NotImplementedError(
-            "UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT != 0: the authors' EMA-teacher ClassMix semantic "
-            "self-training branch is not implemented in detectron2-unlock (docs/method.md); set it "
-            "to 0."
-        )
+    """Raises ValueError for invalid extras keys (naming the key)."""
+    extras = cfg.UNLOCK.OPLL.EXTRAS
+    if extras.CLASSMIX_WEIGHT < 0:
+        raise ValueError(f"UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT={extras.CLASSMIX_WEIGHT} < 0")
+    if extras.CLASSMIX_WEIGHT > 0:
+        if not 0.0 <= extras.EMA_ALPHA < 1.0:
+            raise ValueError(f"UNLOCK.OPLL.EXTRAS.EMA_ALPHA={extras.EMA_ALPHA} not in [0, 1)")
+        if not 0.0 <= extras.CLASSMIX_CONF <= 1.0:
+            raise ValueError(
+                f"UNLOCK.OPLL.EXTRAS.CLASSMIX_CONF={extras.CLASSMIX_CONF} not in [0, 1]"
+            )
+        rows = tuple(extras.CLASSMIX_IGNORE_ROWS)
+        if len(rows) != 2 or min(rows) < 0:
+            raise ValueError(
+                f"UNLOCK.OPLL.EXTRAS.CLASSMIX_IGNORE_ROWS={rows}: need (top, bottom) >= 0"
+            )
     if len(cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS) != 4:
         raise ValueError(
             "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS needs 4 values (sem, FPN, heads, backbone)"

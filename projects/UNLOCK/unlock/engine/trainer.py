@@ -22,6 +22,7 @@ from detectron2.utils import comm
 from ..pseudo_labels import storage
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
 from ..pseudo_labels.generator import generate_pseudo_labels
+from .classmix import attach_classmix
 from .extras import ParameterAnchor, check_extras, lr_factor
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 class UnlockTrainer(DefaultTrainer):
     """DefaultTrainer for AmodalPanopticFPN on (pseudo-)labelled amodal data."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0:
+            # The authors' EMA-teacher ClassMix extra replaces the inner training step.
+            attach_classmix(self, cfg)
 
     @classmethod
     def build_model(cls, cfg):
