@@ -20,6 +20,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (rows: mean ± std)")
     p.add_argument("--ablations", action="store_true",
                    help="also run the Table 4/6/7 analogues (pseudo-label and mixing variants)")
+    p.add_argument("--rows", nargs="+", default=None,
+                   help="with --ablations: only these ablation rows (names as in unlock.benchmark.profiles)")
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
                    help="seeds that run the ablations (default: the first of --seeds)")
     p.add_argument("--output", default=None, help="default: output/benchmark[_quick]")
@@ -50,7 +52,7 @@ def main(argv=None):
     os.makedirs(output, exist_ok=True)
     logger = setup_logger(output=os.path.join(output, "benchmark.log"), name="unlock")
     profile = PROFILES[profile_name]
-    rows = rows_for(args.ablations)
+    rows = rows_for(args.ablations, args.rows)
     ablation_seeds = set(args.ablation_seeds or args.seeds[:1]) if args.ablations else set()
     seed_rows = {seed: rows if seed in ablation_seeds else MAIN_ROWS for seed in args.seeds}
     planned = ["data"]

@@ -34,7 +34,7 @@ def test_quick_benchmark_runs_every_stage(tmp_path):
             assert isinstance(summary[metric], float) and not math.isnan(summary[metric]), (row, metric)
             assert 0.0 <= summary[metric] <= 100.0
         assert os.path.exists(run["weights"][row])
-    pl_manifest = out / "seed0" / "unlock" / "pseudo_labels" / "manifest.json"
+    pl_manifest = out / "seed0" / "pseudo_labels" / "manifest.json"
     assert pl_manifest.exists(), "UNLOCK did not write pseudo-labels"
     assert results["pictures"] and all(os.path.exists(p) for p in results["pictures"])
     text = (out / "results.md").read_text()

@@ -147,7 +147,13 @@ class BenchmarkRunner:
         out = os.path.join(self.run_dir, row.name)
         weights = os.path.join(out, "model_final.pth")
         if not os.path.exists(weights):
-            opts = list(self.profile.adapt_opts) + ["MODEL.WEIGHTS", source_weights]
+            # All rows of a seed share one pseudo-label folder: the source predictions (pass 1)
+            # are the same for every row and are reused; labels and pool are redone when a
+            # row's options differ (their keys are in the manifest).
+            opts = list(self.profile.adapt_opts) + [
+                "MODEL.WEIGHTS", source_weights,
+                "UNLOCK.OPLL.OUTPUT_DIR", os.path.join(self.run_dir, "pseudo_labels"),
+            ]
             run_logged(self._train_cmd(os.path.join(CONFIG_DIR, row.config), out, opts),
                        os.path.join(out, "stage.log"), self.env, f"adapt:{row.name}")
         return weights

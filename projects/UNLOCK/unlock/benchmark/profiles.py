@@ -18,14 +18,15 @@ class Row:
 
 # The main comparison (paper Tables 1/2/6) and the ablations (Tables 4, 6 and 7 analogues).
 MAIN_ROWS = [Row("unlock", "unlock.yaml", "6", "UNLOCK (OPLL + ADCL)")]
+# In order of importance (a run cut short still has the first rows).
 ABLATION_ROWS = [
-    Row("all_predictions", "all_predictions.yaml", "4", "Pseudo-labels: all predictions"),
-    Row("fixed_threshold", "fixed_threshold.yaml", "4", "Pseudo-labels: fixed threshold"),
     Row("opll", "opll.yaml", "4/6", "OPLL only (CS thresholds + uncertainty)"),
-    Row("adcl", "adcl.yaml", "6", "ADCL only"),
+    Row("adcl", "adcl.yaml", "6/7", "ADCL only (zeroed overlaps)"),
+    Row("fixed_threshold", "fixed_threshold.yaml", "4", "Pseudo-labels: fixed threshold"),
+    Row("all_predictions", "all_predictions.yaml", "4", "Pseudo-labels: all predictions"),
+    Row("mix_zero_full", "mix_zero_full.yaml", "7", "Mixing: AoMix-style full zeroing"),
     Row("mix_instance", "mix_instance.yaml", "7", "Mixing: instance-based"),
     Row("mix_amodal", "mix_amodal.yaml", "7", "Mixing: amodal-based"),
-    Row("mix_zero_full", "mix_zero_full.yaml", "7", "Mixing: AoMix-style full zeroing"),
     Row("mix_random_fill", "mix_random_fill.yaml", "7", "Mixing: random fill"),
 ]
 
@@ -61,5 +62,13 @@ PROFILES = {
 }
 
 
-def rows_for(ablations: bool) -> List[Row]:
-    return MAIN_ROWS + (ABLATION_ROWS if ablations else [])
+def rows_for(ablations: bool, names=None) -> List[Row]:
+    """The main rows plus, with ``ablations``, the ablation rows (only ``names`` if given)."""
+    extra = ABLATION_ROWS if ablations else []
+    if names:
+        unknown = set(names) - {r.name for r in ABLATION_ROWS}
+        if unknown:
+            raise ValueError(f"unknown ablation rows {sorted(unknown)}; "
+                             f"choose from {[r.name for r in ABLATION_ROWS]}")
+        extra = [r for r in extra if r.name in names]
+    return MAIN_ROWS + extra
