@@ -67,3 +67,20 @@ def test_per_class_markdown():
     text = per_class_markdown([run(0, 10.0, 14.0), run(1, 20.0, 22.0)])
     assert "| road | 15.0 | 18.0 | +3.0 |" in text
     assert "| car | 16.0 | 19.0 | +3.0 |" in text
+
+
+def test_progress_drops_reused_stages_from_the_plan(monkeypatch):
+    from unlock.benchmark import pipeline
+
+    import types
+
+    # __init__, begin (start, log), end, begin (start, log), end
+    clock = iter([0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 301.0]).__next__
+    monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(time=clock))
+    progress = pipeline.Progress(["source_train", "adapt"], {"source_train": 10, "adapt": 5})
+    progress.begin("source_train: seed 0")
+    progress.end("source_train")  # took 1 s: reused
+    assert progress.planned[0] == "reused"
+    progress.begin("adapt: unlock")
+    progress.end("adapt")  # took 300 s against 5 min planned
+    assert progress.ran_seconds == 300.0 and progress.ran_estimated_min == 5

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from unlock.benchmark.profiles import Profile, Row
@@ -30,39 +29,44 @@ class StageError(RuntimeError):
     """A benchmark stage failed; the message names the stage and its log file."""
 
 
-@dataclass
 class Progress:
-    """Logs which stage runs, how long it took and a rough time left (from the profile's estimates)."""
+    """Logs which stage runs and a rough time left: the profile's per-stage estimates, scaled by
+    how fast the stages that really ran went (stages reused from an earlier run take no time and
+    are dropped from the plan instead)."""
 
-    planned: List[str]
-    estimates: Dict[str, float]
-    start: float = 0.0
-    done: int = 0
-
-    def __post_init__(self):
+    def __init__(self, planned: List[str], estimates: Dict[str, float]):
+        self.planned = list(planned)
+        self.estimates = estimates
         self.start = time.time()
-        self.spent_estimated = 0.0
+        self.done = 0
+        self.ran_seconds = 0.0
+        self.ran_estimated_min = 0.0
+        self._stage_start = self.start
 
     def begin(self, stage: str):
         self.done += 1
+        self._stage_start = time.time()
         remaining = sum(self._estimate(s) for s in self.planned[self.done - 1 :])
-        elapsed = time.time() - self.start
-        # Correct the plan by how fast this machine went so far, once there is enough to judge
-        # (stages reused from an earlier run take no time and would make the ETA collapse).
         speed = 1.0
-        if elapsed > 120 and self.spent_estimated > 0:
-            speed = min(max(elapsed / (self.spent_estimated * 60), 0.5), 3.0)
+        if self.ran_seconds > 120 and self.ran_estimated_min > 0:
+            speed = min(max(self.ran_seconds / (self.ran_estimated_min * 60), 0.5), 3.0)
         logger.info(
             "[%d/%d] %s | elapsed %.1f min | about %.1f min left",
-            self.done, len(self.planned), stage, elapsed / 60, remaining * speed,
+            self.done, len(self.planned), stage, (time.time() - self.start) / 60, remaining * speed,
         )
 
     def end(self, stage: str):
-        self.spent_estimated += self._estimate(stage)
+        seconds = time.time() - self._stage_start
+        if seconds < 5:  # reused from an earlier run
+            self.planned[self.done - 1] = "reused"
+            return
+        self.ran_seconds += seconds
+        self.ran_estimated_min += self._estimate(stage)
 
     def _estimate(self, stage: str) -> float:
-        kind = stage.split(":")[0]
-        return self.estimates.get(kind, 1.0)
+        if stage == "reused":
+            return 0.0
+        return self.estimates.get(stage.split(":")[0], 1.0)
 
 
 def _stage_marker(path: str) -> Optional[Dict]:
