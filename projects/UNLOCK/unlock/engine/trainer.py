@@ -7,6 +7,7 @@ first (tools/train_net.py does this when ``UNLOCK.OPLL.ENABLED``). It returns a 
 ``UNLOCK.ADCL.POOL_DIR`` is filled in.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer
+from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 
@@ -32,7 +34,8 @@ class UnlockTrainer(DefaultTrainer):
     """DefaultTrainer for AmodalPanopticFPN on (pseudo-)labelled amodal data."""
 
     def __init__(self, cfg):
-        super().__init__(cfg)
+        with _ddp_for_cpu_modules():
+            super().__init__(cfg)
         if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0:
             # The authors' EMA-teacher ClassMix extra replaces the inner training step.
             attach_classmix(self, cfg)
@@ -114,6 +117,27 @@ class UnlockTrainer(DefaultTrainer):
             comm.synchronize()
         cfg.freeze()
         return cfg
+
+
+@contextlib.contextmanager
+def _ddp_for_cpu_modules():
+    """While DefaultTrainer.__init__ runs, wrap CPU models in DDP without ``device_ids``.
+
+    detectron2's ``create_ddp_model`` always passes ``device_ids=[local_rank]``, which
+    torch's DistributedDataParallel rejects for a CPU module, so ``--num-gpus N`` on CPU
+    processes (GLOO) would fail; CUDA models keep detectron2's behaviour unchanged."""
+    original = d2_defaults.create_ddp_model
+
+    def create_ddp_model(model, **kwargs):
+        if comm.get_world_size() > 1 and next(model.parameters()).device.type == "cpu":
+            kwargs.setdefault("device_ids", None)
+        return original(model, **kwargs)
+
+    d2_defaults.create_ddp_model = create_ddp_model
+    try:
+        yield
+    finally:
+        d2_defaults.create_ddp_model = original
 
 
 def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
