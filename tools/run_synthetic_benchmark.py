@@ -43,7 +43,7 @@ def main(argv=None):
     from detectron2.utils.logger import setup_logger
 
     from unlock.benchmark.pictures import save_comparison_pictures
-    from unlock.benchmark.pipeline import BenchmarkRunner, Progress
+    from unlock.benchmark.pipeline import BenchmarkRunner, Progress, StageError
     from unlock.benchmark.profiles import MAIN_ROWS, PROFILES, rows_for
     from unlock.benchmark.report import aggregate, markdown_table, per_class_markdown
     from unlock.data.synthetic import generate_synthetic_benchmark
@@ -52,7 +52,10 @@ def main(argv=None):
     os.makedirs(output, exist_ok=True)
     logger = setup_logger(output=os.path.join(output, "benchmark.log"), name="unlock")
     profile = PROFILES[profile_name]
-    rows = rows_for(args.ablations, args.rows)
+    try:
+        rows = rows_for(args.ablations, args.rows)
+    except ValueError as e:
+        raise SystemExit(f"run_synthetic_benchmark.py: error: {e}")
     ablation_seeds = set(args.ablation_seeds or args.seeds[:1]) if args.ablations else set()
     seed_rows = {seed: rows if seed in ablation_seeds else MAIN_ROWS for seed in args.seeds}
     planned = ["data"]
@@ -73,7 +76,11 @@ def main(argv=None):
     summaries = []
     for seed in args.seeds:
         runner = BenchmarkRunner(output, profile, seed, num_gpus=args.num_gpus)
-        summaries.append(runner.run(seed_rows[seed], progress))
+        try:
+            summaries.append(runner.run(seed_rows[seed], progress))
+        except StageError as e:
+            # The message names the stage and its log; finished stages are kept for a re-run.
+            raise SystemExit(f"run_synthetic_benchmark.py: error: {e}")
 
     table = aggregate(summaries, rows)
     strict = aggregate(summaries, rows, protocol="strict")

@@ -48,3 +48,14 @@ def test_quick_benchmark_runs_every_stage(tmp_path):
     )
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     assert "all stages finished earlier" in proc2.stdout + proc2.stderr
+
+
+def test_unknown_ablation_row_is_a_clear_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "run_synthetic_benchmark.py"),
+         "--quick", "--ablations", "--rows", "not_a_row", "--output", str(tmp_path / "b")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "unknown ablation rows ['not_a_row']" in proc.stderr
+    assert "Traceback" not in proc.stderr
