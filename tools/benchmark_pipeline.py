@@ -28,18 +28,25 @@ cost depends on them.
 """
 
 import argparse
-import copy
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTION = "## Pipeline throughput and memory"
+sys.path.insert(0, os.path.join(REPO_ROOT, "projects", "UNLOCK"))  # run from a checkout too
+from unlock.benchmark.throughput import (  # noqa: E402
+    gt_pool_records,
+    machine_line,
+    rss_kib,
+    time_inference_and_evaluation,
+    time_mappers,
+    time_training,
+)
+from unlock.benchmark.throughput_report import SECTION, render_markdown, replace_section  # noqa: E402
 PREFIX = "bench_synth"
 # A random detector scores about 1/8 per class: low OPLL thresholds so that some objects survive.
 LOW_OPLL_THRESHOLDS = [
@@ -162,38 +169,7 @@ def save_random_weights(args) -> None:
     os.replace(tmp, weights_path(args))
 
 
-def gt_pool_records(dicts):
-    """Raw-prediction-like records of the GT of a labelled split (every amodal object, score 1)."""
-    import numpy as np
-    from PIL import Image
-
-    from unlock.classes import LABEL_DIVISOR
-    from unlock.utils.masks import decode_rle
-
-    for d in dicts:
-        rgb = np.asarray(Image.open(d["pan_seg_file_name"]).convert("RGB"), np.int64)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
-        sem = np.where(ids >= LABEL_DIVISOR, ids // LABEL_DIVISOR, ids).astype(np.uint8)
-        dets = [
-            {"category_id": a["category_id"], "score": 1.0, "bbox": a["bbox"],
-             "mask": decode_rle(a["segmentation"]), "amodal_mask": decode_rle(a["amodal_segmentation"])}
-            for a in d.get("annotations", []) if a.get("amodal_segmentation")
-        ]  # fmt: skip
-        yield {"image_id": d["image_id"], "file_name": d["file_name"], "height": d["height"],
-               "width": d["width"], "sem_labels": sem, "sem_conf": np.ones(sem.shape, np.float32),
-               "detections": dets}  # fmt: skip
-
-
-# ------------------------------------------------------------------------------- measurements
-def rss_kib() -> int:
-    """Current resident set size of this process in KiB (Linux /proc)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
+# ------------------------------------------------------------------------------- pseudo-label subprocess
 def child_pseudo_labels(args) -> int:
     """Subprocess: OPLL on the first ``--child-pl`` target images; writes timings + RSS as JSON."""
     import shutil
@@ -258,302 +234,6 @@ def run_pseudo_label_child(args, n: int) -> dict:
         res = json.load(f)
     res["maxrss_kib"] = usage.ru_maxrss  # this child's high-water mark (Linux: KiB)
     return res
-
-
-def time_training(cfg, warmup: int, iters: int) -> dict:
-    """Images/s of UnlockTrainer's model/optimizer/scheduler/loader in a SimpleTrainer loop."""
-    import math
-
-    import torch
-    from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.utils.events import EventStorage
-
-    from unlock.engine import UnlockTrainer
-
-    torch.manual_seed(0)
-    model = UnlockTrainer.build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.train()
-    optimizer = UnlockTrainer.build_optimizer(cfg, model)
-    scheduler = UnlockTrainer.build_lr_scheduler(cfg, optimizer)
-    loader = UnlockTrainer.build_train_loader(cfg)
-    data_iter = iter(loader)
-    finite, wait, t_start = True, 0.0, 0.0
-    with EventStorage(0) as storage:
-        for i in range(warmup + iters):
-            if i == warmup:
-                wait, t_start = 0.0, time.perf_counter()
-            t0 = time.perf_counter()
-            data = next(data_iter)
-            wait += time.perf_counter() - t0
-            losses = sum(model(data).values())
-            finite &= math.isfinite(losses.item())
-            optimizer.zero_grad()
-            losses.backward()
-            optimizer.step()
-            scheduler.step()
-            storage.iter = i + 1
-        seconds = time.perf_counter() - t_start
-    del data_iter, loader  # stops the loader's worker processes
-    ims = cfg.SOLVER.IMS_PER_BATCH
-    return {"images": ims * iters, "seconds": seconds, "ips": ims * iters / seconds,
-            "data_wait": wait / seconds, "finite": finite, "batch": ims,
-            "size": f"{cfg.INPUT.MIN_SIZE_TRAIN[0]} short side"
-            + (f", {tuple(cfg.UNLOCK.DATA.CROP_SIZE)} crops" if any(cfg.UNLOCK.DATA.CROP_SIZE) else "")}  # fmt: skip
-
-
-def time_inference_and_evaluation(cfg, dataset: str, warmup: int, workdir: str) -> dict:
-    """Inference (eval mode, five outputs) per image, then the five evaluators on the outputs."""
-    import torch
-    from detectron2.checkpoint import DetectionCheckpointer
-
-    from unlock.engine import UnlockTrainer
-    from unlock.evaluation import build_unlock_evaluator
-
-    model = UnlockTrainer.build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    inputs = list(UnlockTrainer.build_test_loader(cfg, dataset))  # read before timing
-    evaluator = build_unlock_evaluator(cfg, dataset, os.path.join(workdir, "inference"))
-    evaluator.reset()
-    t_inf = t_proc = 0.0
-    detections = []
-    with torch.no_grad():
-        for batch in inputs[:warmup]:
-            model(batch)
-        for batch in inputs:
-            t0 = time.perf_counter()
-            outputs = model(batch)
-            t1 = time.perf_counter()
-            evaluator.process(batch, outputs)
-            t_proc += time.perf_counter() - t1
-            t_inf += t1 - t0
-            detections.append(len(outputs[0]["instances"]))
-            missing = {"sem_seg", "instances", "panoptic_seg", "amodal_panoptic_seg"} - set(
-                outputs[0]
-            )
-            if missing:
-                raise RuntimeError(f"model outputs lack {sorted(missing)}")
-    t0 = time.perf_counter()
-    results = evaluator.evaluate()
-    t_eval = time.perf_counter() - t0
-    n = len(inputs)
-    h, w = inputs[0][0]["image"].shape[-2:]
-    return {"images": n, "infer_s": t_inf, "process_s": t_proc, "evaluate_s": t_eval,
-            "dets": sum(detections) / n, "size": f"{w}x{h}", "metrics": len(results or {})}  # fmt: skip
-
-
-def time_mappers(cfg, dicts, samples: int) -> dict:
-    """Mean ms/sample of AmodalDatasetMapper and ObjectPasteDatasetMapper on the same samples
-    with the same random state, interleaved (alternating order) against load drifts."""
-    import numpy as np
-
-    from unlock.data.adcl import ObjectPasteDatasetMapper
-    from unlock.data.dataset_mapper import AmodalDatasetMapper
-
-    mappers = {"plain": AmodalDatasetMapper(cfg, is_train=True),
-               "paste": ObjectPasteDatasetMapper(cfg, is_train=True)}  # fmt: skip
-    total, pasted = {"plain": 0.0, "paste": 0.0}, 0
-    for i in range(samples):
-        order = ("plain", "paste") if i % 2 == 0 else ("paste", "plain")
-        for key in order:
-            d = copy.deepcopy(dicts[i % len(dicts)])
-            np.random.seed(i)
-            t0 = time.perf_counter()
-            out = mappers[key](d)
-            total[key] += time.perf_counter() - t0
-            if key == "paste":
-                pasted += out.get("num_pasted", 0)
-    return {"plain_ms": 1e3 * total["plain"] / samples, "paste_ms": 1e3 * total["paste"] / samples,
-            "pasted": pasted / samples, "pool": len(mappers["paste"].pool or [])}  # fmt: skip
-
-
-# ------------------------------------------------------------------------------- report
-def machine_line() -> str:
-    import torch
-
-    load = os.getloadavg()
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, "
-            f"torch {torch.__version__} with {torch.get_num_threads()} threads, no GPU used; "
-            f"load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (`uptime`: {uptime})")  # fmt: skip
-
-
-def render_markdown(args, r: dict, command: str) -> str:
-    def row(*cells):
-        return "| " + " | ".join(str(c) for c in cells) + " |"
-
-    tr_src, tr_unl, inf, big, small = (
-        r["train_source"],
-        r["train_unlock"],
-        r["infer"],
-        r["large"],
-        r["small"],
-    )
-    n_inf = inf["images"]
-    pl = lambda key: big["images"] / big[key]  # noqa: E731
-    eval_s = inf["process_s"] + inf["evaluate_s"]
-    lines = [
-        SECTION,
-        "",
-        "Throughput of each stage of the pipeline and peak memory of OPLL pseudo-label generation,",
-        "all measured by one run of `tools/benchmark_pipeline.py` on a synthetic dataset generated",
-        f"in the work dir (scale {args.scale}), with the `configs/synthetic/source_only.yaml` model",
-        "(R18-FPN) at a seeded **random initialisation** (throughput does not depend on the weights",
-        "except through the number of detections, given per row). The UNLOCK training row uses",
-        "`configs/synthetic/unlock.yaml` (crops, ObjectPasteDatasetMapper) on OPLL",
-        "pseudo-labels of the random model with low thresholds (so that it yields objects) and an",
-        "ADCL pool built by `build_object_pool` from the GT amodal objects of the labelled target",
-        "split (a random model's masks have no realistic shapes; the pasting cost depends on them).",
-        "A random detector scores about 1/8 per class, above SCORE_THRESH_TEST 0.05, so inference,",
-        "OPLL and evaluation see up to DETECTIONS_PER_IMAGE (100) detections per image: heavier than",
-        "a trained model. Training = UnlockTrainer's model, optimizer, LR schedule and train loader",
-        "(DATALOADER.NUM_WORKERS 1, so data loading overlaps the step) in a SimpleTrainer-like loop,",
-        f"{args.warmup} warm-up + {args.iters} timed iterations. Wall-clock times; the machine was",
-        "shared with other jobs, so numbers move between runs.",
-        "",
-        "Command:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Date: {r['date']}. Machine: {r['machine_before']}. At the end: load average "
-        f"{r['load_after']}.",
-        "",
-        row("stage", "setting", "images", "images/s", "ms/image", "notes"),
-        "|---|---|---:|---:|---:|---|",
-        row(
-            "training",
-            "source-only, AmodalDatasetMapper, source split",
-            tr_src["images"],
-            f"{tr_src['ips']:.2f}",
-            f"{1e3 / tr_src['ips']:.0f}",
-            f"batch {tr_src['batch']}, {tr_src['size']}; {100 * tr_src['data_wait']:.0f}% of the time waiting for "
-            f"data; losses finite: {tr_src['finite']}",
-        ),
-        row(
-            "training",
-            "UNLOCK, ObjectPasteDatasetMapper, pseudo-labels",
-            tr_unl["images"],
-            f"{tr_unl['ips']:.2f}",
-            f"{1e3 / tr_unl['ips']:.0f}",
-            f"batch {tr_unl['batch']}, {tr_unl['size']}; {100 * tr_unl['data_wait']:.0f}% of the time waiting for "
-            f"data; losses finite: {tr_unl['finite']}",
-        ),
-        row(
-            "inference",
-            "eval mode, five outputs, target panoramas",
-            n_inf,
-            f"{n_inf / inf['infer_s']:.2f}",
-            f"{1e3 * inf['infer_s'] / n_inf:.0f}",
-            f"{inf['size']} input, batch 1, {inf['dets']:.1f} detections/image",
-        ),
-        row(
-            "pseudo-labels",
-            "OPLL pass 1 (source inference + raw files)",
-            big["images"],
-            f"{pl('pass1'):.2f}",
-            f"{1e3 / pl('pass1'):.0f}",
-            f"{big['counts']['detections'] / big['images']:.1f} raw detections/image",
-        ),
-        row(
-            "pseudo-labels",
-            "OPLL pass 2 (histograms, thresholds, labels)",
-            big["images"],
-            f"{pl('pass2'):.2f}",
-            f"{1e3 / pl('pass2'):.0f}",
-            f"{big['counts']['objects'] / big['images']:.1f} labelled objects/image",
-        ),
-        row(
-            "pseudo-labels",
-            "OPLL end to end (model load, pass 1 + 2)",
-            big["images"],
-            f"{pl('seconds'):.2f}",
-            f"{1e3 / pl('seconds'):.0f}",
-            "generate_pseudo_labels(cfg)",
-        ),
-        row(
-            "evaluation",
-            "five evaluators: process() + evaluate()",
-            n_inf,
-            f"{n_inf / eval_s:.2f}",
-            f"{1e3 * eval_s / n_inf:.0f}",
-            f"process {1e3 * inf['process_s'] / n_inf:.0f} ms/image, evaluate() "
-            f"{1e3 * inf['evaluate_s']:.0f} ms once; outputs of the inference row",
-        ),
-        "",
-    ]
-    m = r["mappers"]
-    extra = m["paste_ms"] - m["plain_ms"]
-    step = 1e3 / tr_unl["ips"]
-    lines += [
-        f"ADCL pasting cost per sample ({args.mapper_samples} samples per mapper, same samples and "
-        f"random state, interleaved; pool of {m['pool']} GT objects, {m['pasted']:.1f} objects "
-        "pasted per sample), relative to one UNLOCK training step per image:",
-        "",
-        row("quantity", "ms"),
-        "|---|---:|",
-        row("AmodalDatasetMapper per sample", f"{m['plain_ms']:.1f}"),
-        row("ObjectPasteDatasetMapper per sample", f"{m['paste_ms']:.1f}"),
-        row("pasting cost per sample (difference)", f"{extra:.1f}"),
-        row("UNLOCK training step per image", f"{step:.1f}"),
-        row("ratio pasting / training step", f"{extra / step:.3f}"),
-        "",
-        "Peak memory of pseudo-label generation (`generate_pseudo_labels`, pass 1 + 2), each size in "
-        "a fresh subprocess; peak = the child's `ru_maxrss` from `os.wait4`, before = its RSS "
-        "after imports and dataset registration, just before generation:",
-        "",
-        row(
-            "target images", "peak RSS (MiB)", "RSS before (MiB)", "growth during generation (MiB)"
-        ),
-        "|---:|---:|---:|---:|",
-    ]
-    for res in (small, big):
-        lines.append(
-            row(
-                res["images"],
-                f"{res['maxrss_kib'] / 1024:.0f}",
-                f"{res['rss_before_kib'] / 1024:.0f}",
-                f"{(res['maxrss_kib'] - res['rss_before_kib']) / 1024:.0f}",
-            )
-        )
-    ratio = big["maxrss_kib"] / small["maxrss_kib"]
-    g_small = max(small["maxrss_kib"] - small["rss_before_kib"], 1)
-    g_big = big["maxrss_kib"] - big["rss_before_kib"]
-    verdict = (
-        "generation streams one image at a time, so its memory does not grow with the number of "
-        "images"
-        if ratio < 1.1
-        else "**peak memory grows with the number of images** (more than 10%): investigate"
-    )
-    lines += [
-        "",
-        f"Peak RSS ratio {big['images']} / {small['images']} images: **{ratio:.3f}** (growth ratio "
-        f"{g_big / g_small:.2f}) for {big['images'] / small['images']:.1f}x the images: {verdict}.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def replace_section(path: str, section: str) -> None:
-    """Writes ``section`` in place of the one with the same heading (or appends it); the other
-    sections of the file are kept byte for byte."""
-    from unlock.utils.file_io import atomic_write_bytes
-
-    text = open(path).read() if os.path.isfile(path) else "# Benchmarks\n"
-    lines = text.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "\n".join(lines[end:])
-        new = "\n".join(lines[:start]) + ("\n" if start else "") + section.rstrip("\n") + "\n"
-        new += ("\n" + rest) if rest.strip() else ""
-    atomic_write_bytes(path, new.encode())
 
 
 def main(argv=None) -> int:

@@ -33,7 +33,7 @@ from unlock.engine.predictor import (
 from unlock.utils.checkpoint import CheckpointError
 from unlock.evaluation.export import PredictionExporter
 from unlock.utils.file_io import atomic_write_image
-from unlock.utils.visualizer import draw_five_outputs
+from unlock.utils.five_outputs import draw_five_outputs
 
 logger = logging.getLogger("unlock.demo")
 

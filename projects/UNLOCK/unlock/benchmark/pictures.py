@@ -32,7 +32,7 @@ def save_comparison_pictures(summary: Dict, out_dir: str, num_images: int = 3,
                              row: str = "unlock") -> List[str]:
     """Writes ``<stem>_source_only_vs_<row>.png`` for the first ``num_images`` test panoramas."""
     from unlock.benchmark.pipeline import CONFIG_DIR, SOURCE_CONFIG
-    from unlock.utils.visualizer import draw_five_outputs
+    from unlock.utils.five_outputs import draw_five_outputs
 
     models = {
         "source-only": _predictor(SOURCE_CONFIG, summary["weights"]["source_only"]),

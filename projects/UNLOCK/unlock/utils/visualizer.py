@@ -5,11 +5,9 @@ an object is filled solid, the occluded part (amodal minus visible, the region t
 amodal branches hallucinate, Sec. 3.1) is filled with diagonal stripes, and the whole amodal
 extent gets a dashed outline. Stripes are rasterised rather than drawn as matplotlib hatches so
 that occluded regions with holes (an object seen through a gap) render correctly.
-``draw_five_outputs`` stacks the input and one panel per output vertically, since panoramas are
-about five times wider than tall.
+``unlock.utils.five_outputs`` composes its panels into one picture.
 """
 
-import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -24,24 +22,13 @@ from PIL import Image
 
 from unlock.utils.masks import decode_segmentation, mask_to_box
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["AmodalVisualizer", "draw_five_outputs", "PANEL_TITLES"]
-
-# Output key -> panel title (with the metric the panel is evaluated by).
-PANEL_TITLES = {
-    "sem_seg": "Semantic segmentation (mIoU)",
-    "instances": "Instance segmentation, visible masks (AP)",
-    "amodal_instances": "Amodal instance segmentation (AAP): solid = visible, striped = occluded",
-    "panoptic_seg": "Panoptic segmentation (PQ)",
-    "amodal_panoptic_seg": "Amodal panoptic segmentation (APQ): striped = occluded",
-}
+__all__ = ["AmodalVisualizer", "rgb2id"]
 
 _VISIBLE_ALPHA = 0.6
 _STRIPE_ALPHA = (0.75, 0.12)  # on-stripe, between stripes
 
 
-def _as_metadata(metadata: Union[Metadata, Mapping, None]) -> Metadata:
+def as_metadata(metadata: Union[Metadata, Mapping, None]) -> Metadata:
     if metadata is None or isinstance(metadata, Metadata):
         return metadata
     return Metadata(name="unlock_vis").set(**dict(metadata))
@@ -51,7 +38,7 @@ def _to_numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def _num_instances(instances) -> int:
+def count_instances(instances) -> int:
     # A fieldless Instances has no __len__; it means no detections.
     return len(instances) if instances.get_fields() else 0
 
@@ -73,7 +60,7 @@ class AmodalVisualizer(Visualizer):
     """
 
     def __init__(self, img_rgb: np.ndarray, metadata=None, scale: float = 1.0, **kwargs):
-        super().__init__(img_rgb, _as_metadata(metadata), scale=scale, **kwargs)
+        super().__init__(img_rgb, as_metadata(metadata), scale=scale, **kwargs)
 
     # ----------------------------------------------------------------------------- primitives
     def _thing_color(self, category_id: int, k: int = 0) -> Tuple[float, float, float]:
@@ -214,7 +201,7 @@ class AmodalVisualizer(Visualizer):
         Masks are filled as raster layers with a solid outline, in the style of ``Visualizer``
         (whose polygon drawing is too slow for the fragmented masks of an untrained model).
         """
-        if _num_instances(instances) == 0:
+        if count_instances(instances) == 0:
             return self.output
         instances = instances.to("cpu")
         classes = instances.pred_classes.tolist() if instances.has("pred_classes") else []
@@ -241,7 +228,7 @@ class AmodalVisualizer(Visualizer):
 
         Labels read "<class> <score>% occl <occluded fraction of the amodal area>%".
         """
-        if _num_instances(instances) == 0:
+        if count_instances(instances) == 0:
             return self.output
         instances = instances.to("cpu")
         if not instances.has("pred_amodal_masks"):
@@ -390,88 +377,3 @@ def _decode_optional(segm, height: int, width: int, name: str) -> Optional[np.nd
     if mask.shape != (height, width):
         raise ValueError(f"{name}: mask of size {mask.shape} in an image of {(height, width)}")
     return mask
-
-
-def _title_bar(title: str, width: int, height: int) -> np.ndarray:
-    bar = np.full((height, width, 3), 32, dtype=np.uint8)
-    scale = height / 40.0
-    thickness = max(1, int(round(height / 20)))
-    text_w = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
-    if text_w > width - height // 2:  # shrink long titles on narrow images rather than cut them
-        scale *= max(width - height // 2, 1) / text_w
-    cv2.putText(
-        bar,
-        title,
-        (max(2, height // 4), int(height * 0.72)),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        scale,
-        (255, 255, 255),
-        thickness,
-        cv2.LINE_AA,
-    )
-    return bar
-
-
-def _panel(vis: VisImage, shape: Tuple[int, int]) -> np.ndarray:
-    image = vis.get_image()
-    if image.shape[:2] != shape:  # matplotlib may round the canvas by one pixel
-        image = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-    return image
-
-
-def draw_five_outputs(image_rgb: np.ndarray, outputs: Dict, metadata) -> np.ndarray:
-    """Composes the input and the five outputs into one picture, panels stacked vertically.
-
-    Panels (each under a title bar): input, semantic, visible instances, amodal instances,
-    panoptic, amodal panoptic. A panel whose output key is missing from ``outputs`` (e.g. with
-    ``COMBINE_ON`` off) is left out.
-
-    Args:
-        image_rgb: (H, W, 3) uint8 RGB input image.
-        outputs: one image's model outputs (docs/design.md "Model outputs"), at (H, W).
-        metadata: ``Metadata`` or dict with class names and colours.
-
-    Returns:
-        (P * (H + T), W, 3) uint8 RGB picture, P panels with title bars of T pixels.
-    """
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
-        raise ValueError(f"image_rgb must be (H, W, 3), got {image_rgb.shape}")
-    image_rgb = image_rgb.clip(0, 255).astype(np.uint8)
-    h, w = image_rgb.shape[:2]
-    metadata = _as_metadata(metadata)
-
-    def vis() -> AmodalVisualizer:
-        return AmodalVisualizer(image_rgb, metadata)
-
-    panels: List[Tuple[str, np.ndarray]] = [("Input", image_rgb)]
-    if "sem_seg" in outputs:
-        panels.append(
-            (PANEL_TITLES["sem_seg"], _panel(vis().draw_semantic(outputs["sem_seg"]), (h, w)))
-        )
-    instances = outputs.get("instances")
-    if instances is not None:
-        panels.append(
-            (PANEL_TITLES["instances"], _panel(vis().draw_instances_visible(instances), (h, w)))
-        )
-        if instances.has("pred_amodal_masks") or _num_instances(instances) == 0:
-            drawn = vis().draw_amodal_instances(instances)
-            panels.append((PANEL_TITLES["amodal_instances"], _panel(drawn, (h, w))))
-    panoptic = outputs.get("panoptic_seg")
-    if panoptic is not None:
-        drawn = vis().draw_panoptic(panoptic[0], panoptic[1])
-        panels.append((PANEL_TITLES["panoptic_seg"], _panel(drawn, (h, w))))
-    if outputs.get("amodal_panoptic_seg") is not None:
-        pan_ids = panoptic[0] if panoptic is not None else None
-        drawn = vis().draw_amodal_panoptic(outputs["amodal_panoptic_seg"], pan_ids)
-        panels.append((PANEL_TITLES["amodal_panoptic_seg"], _panel(drawn, (h, w))))
-    missing = [k for k in PANEL_TITLES if k not in outputs and k != "amodal_instances"]
-    if missing:
-        logger.info("Outputs without %s: those panels are left out", ", ".join(missing))
-
-    bar_h = int(np.clip(h // 10, 18, 40))
-    rows = []
-    for title, image in panels:
-        rows.append(_title_bar(title, w, bar_h))
-        rows.append(image)
-    return np.ascontiguousarray(np.concatenate(rows, axis=0))
