@@ -49,7 +49,8 @@ PROFILES = {
         data=dict(num_source=600, num_target_train=400, num_target_test=100, scale=0.25, gap=0.5),
         source_opts=("SOLVER.MAX_ITER", "800", "SOLVER.STEPS", "(600,)"),
         adapt_opts=("SOLVER.MAX_ITER", "300"),
-        minutes=dict(data=2, source_train=11, source_eval=1, adapt=5, adapt_eval=1, pictures=0.5),
+        # Stage times of one seed on an idle 2-core machine (docs/results.md, 23.7 min in all).
+        minutes=dict(data=1.3, source_train=13, source_eval=0.8, adapt=7.6, adapt_eval=0.6, pictures=0.4),
     ),
     "quick": Profile(
         name="quick",

@@ -43,5 +43,14 @@ def add_opll_config(cfg):
     # (top, bottom) rows of each unlabelled crop whose teacher labels get weight 0 (authors: 11,
     # 88, a DAFormer Cityscapes ego-vehicle heuristic); (0, 0) = off.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_IGNORE_ROWS = (0, 0)
+    # Probability (one draw per batch) of colour-jittering the mixed images, the code's strong
+    # augmentation (§7.3 step 7; unlock/engine/strong_augment.py; authors: 0.8); 0 = off.
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_PROB = 0.8
+    # Jitter strength s: brightness, contrast, saturation factors in 1 ± s, hue shift in ±s (authors: 0.2).
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_STRENGTH = 0.2
+    # Probability (one draw per batch) of Gaussian-blurring the mixed images (authors: 0.5); 0 = off.
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_BLUR_PROB = 0.5
+    # Range of the blur sigma, drawn once per batch (authors: 0.15-1.15); kernel about 10 % of each side.
+    cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_BLUR_SIGMA = (0.15, 1.15)
     # Learning-rate multipliers (sem_seg_head, FPN, ROI/RPN heads, backbone); authors: 1e4, 10, 0.1, 1.
     cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS = (1.0, 1.0, 1.0, 1.0)

@@ -19,7 +19,24 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from torch import nn
 
+from .strong_augment import StrongAugment
+
 logger = logging.getLogger(__name__)
+
+
+def strong_augment_from_cfg(cfg) -> StrongAugment:
+    """The ClassMix strong augmentation of ``UNLOCK.OPLL.EXTRAS`` (ValueError when invalid)."""
+    extras = cfg.UNLOCK.OPLL.EXTRAS
+    sigma = tuple(float(v) for v in extras.CLASSMIX_BLUR_SIGMA)
+    if len(sigma) != 2:
+        raise ValueError(f"CLASSMIX_BLUR_SIGMA={sigma}: need (low, high)")
+    return StrongAugment(
+        jitter_prob=float(extras.CLASSMIX_JITTER_PROB),
+        jitter_strength=float(extras.CLASSMIX_JITTER_STRENGTH),
+        blur_prob=float(extras.CLASSMIX_BLUR_PROB),
+        blur_sigma=sigma,
+        image_format=cfg.INPUT.FORMAT,
+    )
 
 
 def check_extras(cfg) -> None:
@@ -39,6 +56,10 @@ def check_extras(cfg) -> None:
             raise ValueError(
                 f"UNLOCK.OPLL.EXTRAS.CLASSMIX_IGNORE_ROWS={rows}: need (top, bottom) >= 0"
             )
+        try:
+            strong_augment_from_cfg(cfg)
+        except ValueError as e:
+            raise ValueError(f"UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_* / CLASSMIX_BLUR_*: {e}") from e
     if len(cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS) != 4:
         raise ValueError(
             "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS needs 4 values (sem, FPN, heads, backbone)"
