@@ -44,8 +44,10 @@ def main(argv=None):
 
     from unlock.benchmark.pictures import save_comparison_pictures
     from unlock.benchmark.pipeline import BenchmarkRunner, Progress, StageError
-    from unlock.benchmark.profiles import MAIN_ROWS, PROFILES, rows_for
-    from unlock.benchmark.report import aggregate, markdown_table, per_class_markdown
+    from unlock.benchmark.profiles import COMPARISONS, MAIN_ROWS, PROFILES, rows_for
+    from unlock.benchmark.report import (
+        aggregate, markdown_table, paired_differences, paired_markdown, per_class_markdown,
+    )
     from unlock.data.synthetic import generate_synthetic_benchmark
     from unlock.utils.file_io import atomic_write_bytes, atomic_write_json
 
@@ -89,6 +91,8 @@ def main(argv=None):
         markdown_table(table, rows),
         "## Five numbers, strict protocol (reference-evaluator quirks fixed)",
         markdown_table(strict, rows, protocol="strict"),
+        "## Paired differences (same seed, oass protocol)",
+        paired_markdown(summaries, COMPARISONS),
         "## Per class: source-only vs UNLOCK (oass protocol, mean over seeds)",
         per_class_markdown(summaries),
     ])
@@ -102,6 +106,7 @@ def main(argv=None):
     atomic_write_json(
         os.path.join(output, "results.json"),
         {"profile": profile_name, "seeds": args.seeds, "table": table, "table_strict": strict,
+         "paired": {f"{c.better} - {c.baseline}": paired_differences(summaries, c) for c in COMPARISONS},
          "runs": summaries,
          "pictures": pictures, "minutes": total_min},
         indent=1,

@@ -84,3 +84,19 @@ def test_progress_drops_reused_stages_from_the_plan(monkeypatch):
     progress.begin("adapt: unlock")
     progress.end("adapt")  # took 300 s against 5 min planned
     assert progress.ran_seconds == 300.0 and progress.ran_estimated_min == 5
+
+
+def test_paired_differences_and_table():
+    from unlock.benchmark.profiles import Comparison
+    from unlock.benchmark.report import paired_differences, paired_markdown
+
+    summaries = [_summary(0, 10.0, 12.0), _summary(1, 20.0, 19.0), _summary(2, 5.0, 9.0)]
+    del summaries[2]["results"]["source_only"]  # seed 2 cannot be paired
+    comparison = Comparison("unlock", "source_only", "UNLOCK vs source-only", "6")
+    diffs = paired_differences(summaries, comparison)
+    assert diffs["seeds"] == [0, 1]
+    assert diffs["mAPQ"] == pytest.approx([2.0, -1.0]) and diffs["mAP"] == pytest.approx([2.0, -1.0])
+    text = paired_markdown(summaries, [comparison, Comparison("opll", "unlock", "absent", "4")])
+    row = [ln for ln in text.splitlines() if ln.startswith("| UNLOCK vs source-only")]
+    assert row == ["| UNLOCK vs source-only | 6 | 0,1 | " + " | ".join(["+0.5 (1/2)"] * 5) + " |"]
+    assert "absent" not in text  # a comparison whose rows never ran is left out

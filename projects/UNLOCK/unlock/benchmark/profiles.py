@@ -31,6 +31,32 @@ ABLATION_ROWS = [
 ]
 
 
+
+@dataclass(frozen=True)
+class Comparison:
+    """``better`` minus ``baseline`` on the seeds that ran both: the question a paper table asks."""
+
+    better: str
+    baseline: str
+    question: str
+    table: str
+
+
+# Paired comparisons of the report. The seed changes the source model, so rows differ more between
+# seeds than within one; differences on the same seed are what the ablations can resolve.
+COMPARISONS = [
+    Comparison("unlock", "source_only", "UNLOCK vs source-only", "1/2/6"),
+    Comparison("unlock", "opll", "adding ADCL to OPLL", "6"),
+    Comparison("unlock", "adcl", "OPLL labels vs fixed-threshold labels, both with ADCL", "6"),
+    Comparison("opll", "fixed_threshold", "OPLL vs fixed-threshold pseudo-labels", "4"),
+    Comparison("opll", "all_predictions", "OPLL vs all predictions as labels", "4"),
+    Comparison("adcl", "mix_zero_full", "zeroed overlaps vs zeroing the whole occluded region", "7"),
+    Comparison("adcl", "mix_amodal", "zeroed overlaps vs amodal pasting without zeroing", "7"),
+    Comparison("adcl", "mix_instance", "zeroed overlaps vs pasting visible masks", "7"),
+    Comparison("adcl", "mix_random_fill", "zeroed overlaps vs random colours in the overlap", "7"),
+]
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str

@@ -1,8 +1,9 @@
-"""Comparison tables of the benchmark: the five numbers per row, mean ± std over seeds, deltas."""
+"""Comparison tables of the benchmark: the five numbers per row, mean ± std over seeds, deltas,
+and paired per-seed differences between rows."""
 import math
 from typing import Dict, List, Sequence
 
-from unlock.benchmark.profiles import Row
+from unlock.benchmark.profiles import Comparison, Row
 
 FIVE = ("mAPQ", "mPQ", "mIoU", "mAAP", "mAP")
 # Where each of the five numbers lives in the evaluators' results, and its per-class prefix.
@@ -112,3 +113,38 @@ def per_class_markdown(summaries: List[Dict], names: Sequence[str] = ("source_on
             lines.append(f"| {key[len(prefix) + 1:]} | {cells} | {delta:+.1f} |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def paired_differences(summaries: List[Dict], comparison: Comparison,
+                       protocol: str = "oass") -> Dict:
+    """{"seeds": [...], metric: [better - baseline per seed]} over the seeds that ran both."""
+    runs = [s for s in summaries
+            if comparison.better in s["results"] and comparison.baseline in s["results"]]
+    out = {"seeds": [s["seed"] for s in runs]}
+    for metric in FIVE:
+        out[metric] = [
+            five_numbers(s["results"][comparison.better], protocol)[metric]
+            - five_numbers(s["results"][comparison.baseline], protocol)[metric]
+            for s in runs
+        ]
+    return out
+
+
+def paired_markdown(summaries: List[Dict], comparisons: Sequence[Comparison],
+                    protocol: str = "oass") -> str:
+    """One row per comparison with both rows run: mean per-seed difference and the number of
+    seeds on which it is positive, e.g. "+1.0 (3/3)"."""
+    lines = [f"| comparison | paper table | seeds | {' | '.join(FIVE)} |",
+             "|---|---|---|" + "---|" * len(FIVE)]
+    for comparison in comparisons:
+        diffs = paired_differences(summaries, comparison, protocol)
+        n = len(diffs["seeds"])
+        if not n:
+            continue
+        cells = [f"{sum(diffs[m]) / n:+.1f} ({sum(d > 0 for d in diffs[m])}/{n})" for m in FIVE]
+        seeds = ",".join(str(s) for s in diffs["seeds"])
+        lines.append(f"| {comparison.question} | {comparison.table} | {seeds} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", f"Numbers ×100, {protocol} protocol: mean over the seeds of (first row − second "
+              "row) on the same seed; (k/n) = on how many of the n seeds the difference is positive."]
+    return "\n".join(lines)
