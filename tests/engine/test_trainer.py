@@ -2,6 +2,7 @@
 OPLL writes pseudo-labels (resuming after a kill), then a few iterations train with every loss
 finite; the extras (L2 anchor, LR multipliers) behave as documented."""
 
+import json
 import math
 
 import pytest
@@ -87,6 +88,10 @@ def test_pseudo_labels_resume_then_training_losses_are_finite(tmp_path, monkeypa
     assert train_cfg.DATASETS.TRAIN == ("trainer_target_opll",)
     manifest = storage.read_manifest(str(tmp_path / "out" / "pseudo_labels"))
     assert manifest["status"] == "complete" and manifest["counts"]["objects"] > 0
+    # The run keeps its own record of the thresholds and counts it trains on.
+    summary = json.loads((tmp_path / "out" / "pseudo_labels.json").read_text())
+    assert summary["thresholds"] == manifest["thresholds"] and summary["counts"] == manifest["counts"]
+    assert summary["threshold_mode"] == "class_wise" and len(summary["thresholds"]["visible"]) == 7
 
     histories = train(train_cfg)
     for key in (

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from typing import Dict
 
 import torch
 from detectron2.config import CfgNode
@@ -22,6 +23,7 @@ from detectron2.solver.build import get_default_optimizer_params, maybe_add_grad
 from detectron2.utils import comm
 
 from ..pseudo_labels import storage
+from ..utils.file_io import atomic_write_json
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
 from ..pseudo_labels.generator import generate_pseudo_labels
 from .classmix import attach_classmix
@@ -110,6 +112,8 @@ class UnlockTrainer(DefaultTrainer):
         cfg = cfg.clone()
         cfg.defrost()
         cfg.DATASETS.TRAIN = (name,)
+        if comm.is_main_process():
+            record_pseudo_label_summary(pl_root, cfg.OUTPUT_DIR)
         if cfg.UNLOCK.ADCL.ENABLED:
             cfg.UNLOCK.ADCL.POOL_DIR = cfg.UNLOCK.ADCL.POOL_DIR or os.path.join(pl_root, "pool")
             if comm.is_main_process():
@@ -117,6 +121,23 @@ class UnlockTrainer(DefaultTrainer):
             comm.synchronize()
         cfg.freeze()
         return cfg
+
+
+def record_pseudo_label_summary(pl_root: str, output_dir: str) -> Dict:
+    """Copies the thresholds and counts of the pseudo-labels a run trains on into its OUTPUT_DIR
+    (``pseudo_labels.json``) and logs them: runs that share one pseudo-label directory with other
+    label settings (ablations) regenerate its labels, and this keeps each run's own record."""
+    manifest = storage.read_manifest(pl_root)
+    summary = {key: manifest[key] for key in
+               ("threshold_mode", "thresholds", "counts", "label_key", "weights_sha1")}  # fmt: skip
+    summary["pseudo_label_dir"] = os.path.abspath(pl_root)
+    os.makedirs(output_dir, exist_ok=True)
+    atomic_write_json(os.path.join(output_dir, "pseudo_labels.json"), summary, indent=1)
+    for kind in ("visible", "amodal", "semantic"):
+        values = ", ".join(f"{t:.3f}" for t in summary["thresholds"][kind])
+        logger.info(f"OPLL {summary['threshold_mode']} {kind} thresholds per class: {values}")
+    logger.info(f"OPLL counts: {summary['counts']}")
+    return summary
 
 
 @contextlib.contextmanager
