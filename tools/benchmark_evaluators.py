@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -373,10 +374,17 @@ def main():
         "| numbers | identical |",
         "|---|---|---|---|---|---|",
     ]
+    def secs(v):  # a pool's CPU time is spent in other processes: not measurable here
+        return "n/a" if math.isnan(v) else f"{v:.2f}"
+
+    def ratio(ref, ours):
+        return "n/a" if math.isnan(ref) else f"{ref / ours:.1f}x"
+
     for name, ours_c, ref_c, nums, eq in rows:
         lines.append(
-            f"| {name} | {ours_c.cpu:.2f} / {ours_c.wall:.2f} | {ref_c.cpu:.2f} / {ref_c.wall:.2f} "
-            f"| {ref_c.cpu / ours_c.cpu:.1f}x / {ref_c.wall / ours_c.wall:.1f}x | {nums} | {eq} |"
+            f"| {name} | {secs(ours_c.cpu)} / {secs(ours_c.wall)} | {secs(ref_c.cpu)} / "
+            f"{secs(ref_c.wall)} | {ratio(ref_c.cpu, ours_c.cpu)} / {ratio(ref_c.wall, ours_c.wall)} "
+            f"| {nums} | {eq} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
