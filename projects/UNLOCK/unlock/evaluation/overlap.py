@@ -7,6 +7,7 @@ bounding box, so an image with ~30 objects at 2048x400 costs a few milliseconds.
 import numpy as np
 
 __all__ = [
+    "key_histogram",
     "pair_counts",
     "mask_boxes",
     "label_counts_in_masks",
@@ -14,6 +15,27 @@ __all__ = [
     "mask_areas",
     "id_lookup",
 ]
+
+
+def key_histogram(key: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(key, minlength=size)`` as int64, counted over runs of equal keys when the
+    flattened map has few of them.
+
+    Label maps are piecewise constant along rows (a 2048x400 panorama with ~30 objects has about
+    25 times fewer runs than pixels), and a weighted bincount over the runs is about twice as fast
+    as one over the pixels; maps with many runs (noise) take the plain bincount.
+    """
+    key = key.reshape(-1)
+    if key.size < 2:
+        return np.bincount(key, minlength=size).astype(np.int64, copy=False)
+    starts = np.flatnonzero(key[1:] != key[:-1])
+    if 4 * len(starts) > key.size:
+        return np.bincount(key, minlength=size).astype(np.int64, copy=False)
+    starts += 1
+    starts = np.concatenate(([0], starts))
+    lengths = np.diff(starts, append=key.size)
+    # float64 weights hold run lengths and their sums exactly up to 2^53 pixels.
+    return np.bincount(key[starts], weights=lengths, minlength=size).astype(np.int64)
 
 
 def pair_counts(a_index: np.ndarray, b_index: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
@@ -35,7 +57,7 @@ def pair_counts(a_index: np.ndarray, b_index: np.ndarray, n_a: int, n_b: int) ->
     # int32 keys halve the memory traffic; bincount widens them once internally.
     dtype = np.int32 if n_a * n_b < (1 << 31) else np.int64
     key = a.astype(dtype) * dtype(n_b) + b.astype(dtype)
-    counts = np.bincount(key, minlength=n_a * n_b)
+    counts = key_histogram(key, n_a * n_b)
     return counts[: n_a * n_b].reshape(n_a, n_b).astype(np.int64, copy=False)
 
 

@@ -17,7 +17,7 @@ from unlock.classes import NUM_CLASSES, THING_TRAIN_IDS
 
 from .base import GroundTruthEvaluator, protocol_suffix
 from .ground_truth import GT_VOID_ID, ImageGroundTruth
-from .overlap import id_lookup, pair_counts
+from .overlap import id_lookup, key_histogram, pair_counts
 from .pq_core import PQStat, match_segments, summarize_pq
 
 __all__ = [
@@ -78,7 +78,7 @@ def _gt_pred_counts(gt: ImageGroundTruth, pan: np.ndarray, n_pan: int) -> np.nda
     if top * n_pan < (1 << 24):
         key = gt.pan_ids.reshape(-1).astype(np.int32, copy=False) * np.int32(n_pan)
         key += pan.reshape(-1).astype(np.int32, copy=False)
-        full = np.bincount(key, minlength=top * n_pan).reshape(top, n_pan)
+        full = key_histogram(key, top * n_pan).reshape(top, n_pan)
         picked = full[rows]
         # Pixels of ids that are neither a segment nor void: prediction areas minus the rest.
         other = full.sum(axis=0) - picked.sum(axis=0)
