@@ -2,7 +2,7 @@
 statistics gathered to the main process (detectron2's SemSegEvaluator pattern: accumulate
 statistics, never images)."""
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
@@ -41,3 +41,15 @@ class GroundTruthEvaluator(DatasetEvaluator):
         """Every process's statistics on the main process; None on the others."""
         gathered = comm.gather(self._stats, dst=0)
         return gathered if comm.is_main_process() else None
+
+    def _summed_statistics(self) -> Optional[Dict[str, Any]]:
+        """{protocol: the statistics of every process added up (``+=``)} on the main process;
+        None on the others. For evaluators whose statistics are one accumulator per protocol."""
+        gathered = self._gathered_statistics()
+        if gathered is None:
+            return None
+        total = self._new_statistics()
+        for stats in gathered:
+            for p in self._protocols:
+                total[p] += stats[p]
+        return total

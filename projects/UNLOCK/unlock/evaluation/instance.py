@@ -146,15 +146,12 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
                 acc.add_image(**args)
 
     def evaluate(self):
-        gathered = self._gathered_statistics()
-        if gathered is None:
+        totals = self._summed_statistics()
+        if totals is None:
             return None
         res = OrderedDict()
         for p in self._protocols:
-            total = APAccumulator(_NUM_THINGS, p, self._min_region_size)
-            for accs in gathered:
-                total.merge(accs[p])
-            summary = summarize_ap(total.compute(), self._class_names)
+            summary = summarize_ap(totals[p].compute(), self._class_names)
             sfx = protocol_suffix(p)
             for k, v in summary.items():
                 if "-" not in k or p == self._protocols[0]:

@@ -157,7 +157,7 @@ class APAccumulator:
                 self.y_true[c][k].append(y_true)
                 self.y_score[c][k].append(np.concatenate([trues, falses]))
 
-    def merge(self, other: "APAccumulator") -> None:
+    def __iadd__(self, other: "APAccumulator") -> "APAccumulator":
         """Adds another process's statistics."""
         for c in range(self.num_classes):
             for ti in range(len(self.thresholds)):
@@ -166,6 +166,7 @@ class APAccumulator:
         self.hard_fns += other.hard_fns
         self.have_gt |= other.have_gt
         self.have_pred |= other.have_pred
+        return self
 
     def compute(self) -> np.ndarray:
         """(C, T) AP matrix; NaN for classes without GT, 0 for classes with GT but no prediction."""

@@ -197,17 +197,14 @@ class PQFamilyEvaluator(GroundTruthEvaluator):
         return {p: PQStat(NUM_CLASSES) for p in self._protocols}
 
     def evaluate(self):
-        gathered = self._gathered_statistics()
-        if gathered is None:
+        totals = self._summed_statistics()
+        if totals is None:
             return None
         res = OrderedDict()
         for p in self._protocols:
-            total = PQStat(NUM_CLASSES)
-            for stats in gathered:
-                total += stats[p]
             first = p == self._protocols[0]
             res.update(
-                pq_results(total, self._class_names, self._METRICS, protocol_suffix(p), first)
+                pq_results(totals[p], self._class_names, self._METRICS, protocol_suffix(p), first)
             )
         return OrderedDict([(self._RESULT_KEY, res)])
 
