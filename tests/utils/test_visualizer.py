@@ -137,3 +137,20 @@ def test_draw_dataset_dict_amodal(tmp_path):
         AmodalVisualizer(black(), META).draw_dataset_dict_amodal(
             dict(dic, pan_seg_file_name=str(small))
         )
+
+
+def test_dataset_semantic_reads_single_channel_id_pngs(tmp_path):
+    # AmodalSynthDrive stores panoptic ids in a single-channel 16-bit PNG; an RGB conversion
+    # would turn them into grey levels instead of ids.
+    ids = np.zeros((4, 6), np.uint16)
+    ids[:, 3:] = 13001  # car instance 1 (13 * 1000 + 1)
+    ids[0, :3] = 10  # sky
+    path = str(tmp_path / "ampano.png")
+    Image.fromarray(ids).save(path)
+    segments = [{"id": 13001, "category_id": 13}, {"id": 10, "category_id": 10}]
+    sem = AmodalVisualizer(np.zeros((4, 6, 3), np.uint8), META)._dataset_semantic(
+        {"pan_seg_file_name": path, "segments_info": segments}
+    )
+    expected = np.full((4, 6), 255)
+    expected[:, 3:], expected[0, :3] = 13, 10
+    assert np.array_equal(sem, expected)

@@ -23,14 +23,13 @@ def rss_kib() -> int:
 def gt_pool_records(dicts):
     """Raw-prediction-like records of the GT of a labelled split (every amodal object, score 1)."""
     import numpy as np
-    from PIL import Image
 
     from unlock.classes import LABEL_DIVISOR
+    from unlock.data.detection_utils import read_panoptic_ids
     from unlock.utils.masks import decode_rle
 
     for d in dicts:
-        rgb = np.asarray(Image.open(d["pan_seg_file_name"]).convert("RGB"), np.int64)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+        ids = read_panoptic_ids(d["pan_seg_file_name"])
         sem = np.where(ids >= LABEL_DIVISOR, ids // LABEL_DIVISOR, ids).astype(np.uint8)
         dets = [
             {"category_id": a["category_id"], "score": 1.0, "bbox": a["bbox"],

@@ -20,6 +20,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import VisImage, Visualizer
 from PIL import Image
 
+from unlock.data.detection_utils import rgb_to_id
 from unlock.utils.masks import decode_segmentation, mask_to_box
 
 __all__ = ["AmodalVisualizer", "rgb2id"]
@@ -43,10 +44,8 @@ def count_instances(instances) -> int:
     return len(instances) if instances.get_fields() else 0
 
 
-def rgb2id(rgb: np.ndarray) -> np.ndarray:
-    """Panoptic id of an (H, W, 3) RGB id PNG: R + 256 G + 256^2 B (fmt §1.1)."""
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+# The data loaders' colour -> id conversion, under the name this module has always exported.
+rgb2id = rgb_to_id
 
 
 class AmodalVisualizer(Visualizer):
@@ -315,7 +314,9 @@ class AmodalVisualizer(Visualizer):
         if dic.get("sem_seg_file_name"):
             return np.asarray(_open_label(dic["sem_seg_file_name"]), dtype=np.int64)
         if dic.get("pan_seg_file_name"):
-            ids = rgb2id(np.asarray(_open_label(dic["pan_seg_file_name"]).convert("RGB")))
+            labels = np.asarray(_open_label(dic["pan_seg_file_name"]))
+            # RGB id PNGs, or single-channel integer ids (AmodalSynthDrive), as the loaders read.
+            ids = rgb_to_id(labels[..., :3]) if labels.ndim == 3 else labels.astype(np.int64)
             sem = np.full(ids.shape, 255, dtype=np.int64)
             for seg in dic.get("segments_info", []):
                 sem[ids == seg["id"]] = seg["category_id"]
