@@ -31,7 +31,6 @@ ABLATION_ROWS = [
 ]
 
 
-
 @dataclass(frozen=True)
 class Comparison:
     """``better`` minus ``baseline`` on the seeds that ran both: the question a paper table asks."""

@@ -23,9 +23,9 @@ from detectron2.solver.build import get_default_optimizer_params, maybe_add_grad
 from detectron2.utils import comm
 
 from ..pseudo_labels import storage
-from ..utils.file_io import atomic_write_json
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
 from ..pseudo_labels.generator import generate_pseudo_labels
+from ..utils.file_io import atomic_write_json
 from .classmix import attach_classmix
 from .extras import ParameterAnchor, check_extras, lr_factor
 
@@ -131,7 +131,6 @@ def record_pseudo_label_summary(pl_root: str, output_dir: str) -> Dict:
     summary = {key: manifest[key] for key in
                ("threshold_mode", "thresholds", "counts", "label_key", "weights_sha1")}  # fmt: skip
     summary["pseudo_label_dir"] = os.path.abspath(pl_root)
-    os.makedirs(output_dir, exist_ok=True)
     atomic_write_json(os.path.join(output_dir, "pseudo_labels.json"), summary, indent=1)
     for kind in ("visible", "amodal", "semantic"):
         values = ", ".join(f"{t:.3f}" for t in summary["thresholds"][kind])
