@@ -33,8 +33,11 @@ def get_parser() -> argparse.ArgumentParser:
         default=default_root(),
         help="output root (default: $DETECTRON2_DATASETS/unlock_synthetic)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", "--seed", type=int, default=0, dest="seed",
+                   help="seed of the drawn dataset (default 0)")
     p.add_argument("--num-source", type=int, default=600, help="labelled pinhole train images")
+    p.add_argument("--num-source-val", type=int, default=100,
+                   help="held-out labelled pinhole images (source model's in-domain score)")
     p.add_argument("--num-target-train", type=int, default=400, help="unlabelled panoramas")
     p.add_argument("--num-target-test", type=int, default=100, help="labelled test panoramas")
     p.add_argument(
@@ -52,7 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
             dest=f"knob_{knob}",
             help=f"multiplier of the {knob} gap factor",
         )
-    p.add_argument("--min-area", type=int, default=8, help="smallest visible thing area (px)")
+    p.add_argument("--min-area", type=int, default=None,
+                   help="smallest visible thing area (px); smaller things are removed from the scene "
+                        "(default: 40 at scale 0.25, scaled with the image area)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     p.add_argument(
         "--asd-native",
@@ -72,6 +77,7 @@ def main(argv=None) -> dict:
         args.root,
         seed=args.seed,
         num_source=args.num_source,
+        num_source_val=args.num_source_val,
         num_target_train=args.num_target_train,
         num_target_test=args.num_target_test,
         scale=args.scale,

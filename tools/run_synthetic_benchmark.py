@@ -24,7 +24,10 @@ def parse_args(argv=None):
                    help="with --ablations: only these ablation rows (names as in unlock.benchmark.profiles)")
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=None,
                    help="seeds that run the ablations (default: the first of --seeds)")
-    p.add_argument("--output", default=None, help="default: output/benchmark[_quick]")
+    p.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the generated dataset (default 0): check conclusions on another draw")
+    p.add_argument("--output", default=None,
+                   help="default: output/benchmark_<profile>[_data<N> for --data-seed N > 0]")
     p.add_argument("--data-root", default=None,
                    help="DETECTRON2_DATASETS for the synthetic data (default: <output>/datasets)")
     p.add_argument("--num-gpus", type=int, default=1,
@@ -35,7 +38,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     profile_name = "quick" if args.quick else "default"
-    output = os.path.abspath(args.output or os.path.join(REPO_ROOT, "output", f"benchmark_{profile_name}"))
+    default_name = f"benchmark_{profile_name}" + (f"_data{args.data_seed}" if args.data_seed else "")
+    output = os.path.abspath(args.output or os.path.join(REPO_ROOT, "output", default_name))
     data_root = os.path.abspath(args.data_root or os.path.join(output, "datasets"))
     # Registration reads DETECTRON2_DATASETS when unlock is imported, here and in every subprocess.
     os.environ["DETECTRON2_DATASETS"] = data_root
@@ -44,14 +48,23 @@ def main(argv=None):
 
     from unlock.benchmark.pictures import save_comparison_pictures
     from unlock.benchmark.pipeline import BenchmarkRunner, Progress, StageError
-    from unlock.benchmark.profiles import COMPARISONS, MAIN_ROWS, PROFILES, rows_for
+    from unlock.benchmark.profiles import (
+        COMPARISONS, MAIN_ROWS, PROFILES, SOURCE_VAL_ROW, rows_for,
+    )
     from unlock.benchmark.report import (
         aggregate, markdown_table, paired_differences, paired_markdown, per_class_markdown,
     )
     from unlock.data.synthetic import generate_synthetic_benchmark
-    from unlock.utils.file_io import atomic_write_bytes, atomic_write_json
+    from unlock.utils.file_io import atomic_write_bytes, atomic_write_json, read_json
 
     os.makedirs(output, exist_ok=True)
+    # Trained stages are reused on a re-run, so one output folder must hold one dataset draw.
+    params_path = os.path.join(output, "benchmark_params.json")
+    params = {"profile": profile_name, "data_seed": args.data_seed}
+    if os.path.exists(params_path) and read_json(params_path) != params:
+        raise SystemExit(f"run_synthetic_benchmark.py: error: {params_path}: this folder holds a run "
+                         f"with {read_json(params_path)}, not {params}; choose another --output")
+    atomic_write_json(params_path, params)
     logger = setup_logger(output=os.path.join(output, "benchmark.log"), name="unlock")
     profile = PROFILES[profile_name]
     try:
@@ -70,7 +83,7 @@ def main(argv=None):
 
     progress.begin("data: synthetic benchmark")
     summary = generate_synthetic_benchmark(
-        os.path.join(data_root, "unlock_synthetic"), seed=0, **profile.data
+        os.path.join(data_root, "unlock_synthetic"), seed=args.data_seed, **profile.data
     )
     logger.info("synthetic data: %s", summary)
     progress.end("data")
@@ -84,13 +97,14 @@ def main(argv=None):
             # The message names the stage and its log; finished stages are kept for a re-run.
             raise SystemExit(f"run_synthetic_benchmark.py: error: {e}")
 
-    table = aggregate(summaries, rows)
-    strict = aggregate(summaries, rows, protocol="strict")
+    table_rows = [SOURCE_VAL_ROW] + list(rows)
+    table = aggregate(summaries, table_rows)
+    strict = aggregate(summaries, table_rows, protocol="strict")
     text = "\n\n".join([
         "## Five numbers, oass protocol (comparable with the paper)",
-        markdown_table(table, rows),
+        markdown_table(table, table_rows),
         "## Five numbers, strict protocol (reference-evaluator quirks fixed)",
-        markdown_table(strict, rows, protocol="strict"),
+        markdown_table(strict, table_rows, protocol="strict"),
         "## Paired differences (same seed, oass protocol)",
         paired_markdown(summaries, COMPARISONS),
         "## Per class: source-only vs UNLOCK (oass protocol, mean over seeds)",
@@ -105,13 +119,13 @@ def main(argv=None):
     total_min = (time.time() - t_start) / 60
     atomic_write_json(
         os.path.join(output, "results.json"),
-        {"profile": profile_name, "seeds": args.seeds, "table": table, "table_strict": strict,
+        {"profile": profile_name, "data_seed": args.data_seed, "seeds": args.seeds, "table": table, "table_strict": strict,
          "paired": {f"{c.better} - {c.baseline}": paired_differences(summaries, c) for c in COMPARISONS},
          "runs": summaries,
          "pictures": pictures, "minutes": total_min},
         indent=1,
     )
-    report = f"# Synthetic SFOASS benchmark ({profile_name})\n\n{text}\n\nTotal time: {total_min:.1f} min\n"
+    report = f"# Synthetic SFOASS benchmark ({profile_name}, data seed {args.data_seed})\n\n{text}\n\nTotal time: {total_min:.1f} min\n"
     atomic_write_bytes(os.path.join(output, "results.md"), report.encode())
     print("\n" + text + "\n")
     print(f"Results: {output}/results.md, results.json; pictures: {output}/pictures/")

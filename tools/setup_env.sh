@@ -7,7 +7,8 @@ set -euo pipefail
 _UNLOCK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _UNLOCK_VENV="${UNLOCK_VENV:-$_UNLOCK_ROOT/.venv}"
 _UNLOCK_STAMP="$_UNLOCK_VENV/.unlock-setup-done"
-_UNLOCK_REQ_HASH="$(cat "$_UNLOCK_ROOT/requirements.txt" "$_UNLOCK_ROOT/setup.py" | sha1sum | cut -c1-12)"
+_UNLOCK_LOCK="$_UNLOCK_ROOT/requirements-lock.txt"
+_UNLOCK_REQ_HASH="$(cat "$_UNLOCK_ROOT/requirements.txt" "$_UNLOCK_LOCK" "$_UNLOCK_ROOT/setup.py" | sha1sum | cut -c1-12)"
 
 _unlock_has_stack() { "$1" -c "import torch, detectron2" >/dev/null 2>&1; }
 
@@ -24,7 +25,7 @@ else
     [[ -x "$_UNLOCK_VENV/bin/python" ]] || "$PY" -m venv "$_UNLOCK_VENV"
     VPY="$_UNLOCK_VENV/bin/python"
     "$VPY" -m pip install -q --upgrade "pip<25" wheel
-    "$VPY" -m pip install -q -r "$_UNLOCK_ROOT/requirements.txt" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+    "$VPY" -m pip install -q -r "$_UNLOCK_ROOT/requirements.txt" -c "$_UNLOCK_LOCK" 2>&1 | { grep -v "is ignored: it is neither" || true; }
     if ! "$VPY" -c "import detectron2" >/dev/null 2>&1; then
       # detectron2 is not published on PyPI; sal-detectron2 0.7.2 is a faithful pure-python build
       # of upstream (its CUDA extension is skipped on import failure). Its wheel is tagged cp310,
@@ -32,7 +33,7 @@ else
       wheels="$_UNLOCK_VENV/wheels"; mkdir -p "$wheels"
       "$VPY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.10 -d "$wheels" sal-detectron2==0.7.2
       cp "$wheels/sal_detectron2-0.7.2-cp310-none-any.whl" "$wheels/sal_detectron2-0.7.2-py3-none-any.whl"
-      "$VPY" -m pip install -q "$wheels/sal_detectron2-0.7.2-py3-none-any.whl" -c <(grep -v '^#' "$_UNLOCK_ROOT/requirements.txt")
+      "$VPY" -m pip install -q "$wheels/sal_detectron2-0.7.2-py3-none-any.whl" -c <(grep -hv '^#' "$_UNLOCK_ROOT/requirements.txt" "$_UNLOCK_LOCK")
     fi
     "$VPY" -m pip install -q --no-deps -e "$_UNLOCK_ROOT"
     # sal-detectron2's wheel metadata still says cp310, so pip check flags the platform; anything

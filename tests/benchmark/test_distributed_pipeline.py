@@ -38,7 +38,7 @@ def test_two_process_training_and_evaluation(tmp_path):
     from unlock.data.synthetic import generate_synthetic_benchmark
 
     data_root = tmp_path / "datasets"
-    generate_synthetic_benchmark(str(data_root / "unlock_synthetic"), seed=3, num_source=4,
+    generate_synthetic_benchmark(str(data_root / "unlock_synthetic"), seed=3, num_source=4, num_source_val=2,
                                  num_target_train=2, num_target_test=3, scale=0.1, workers=1,
                                  progress=False)
     env = dict(os.environ, DETECTRON2_DATASETS=str(data_root), OMP_NUM_THREADS="1")

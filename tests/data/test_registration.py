@@ -56,7 +56,7 @@ def test_idempotent_registration(tmp_path):
     prefix = "t_" + uuid.uuid4().hex[:8]
     names = register_synthetic(str(tmp_path), prefix=prefix)
     assert register_synthetic(str(tmp_path), prefix=prefix) == names
-    assert len(DatasetCatalog.list()) == len(before) + 4
+    assert len(DatasetCatalog.list()) == len(before) + 5
 
 
 def test_missing_folder_fails_only_when_loaded(tmp_path):

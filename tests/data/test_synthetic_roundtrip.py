@@ -27,6 +27,7 @@ def synthetic(tmp_path_factory):
         os.path.join(root, prefix),
         seed=0,
         num_source=2,
+        num_source_val=1,
         num_target_train=2,
         num_target_test=2,
         scale=0.1,

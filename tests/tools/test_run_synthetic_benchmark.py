@@ -28,17 +28,19 @@ def test_quick_benchmark_runs_every_stage(tmp_path):
     run = results["runs"][0]
     for stage in ("source_train", "source_eval", "adapt:unlock", "eval:unlock"):
         assert stage in run["timings_s"], stage
-    for row in ("source_only", "unlock"):
+    assert results["data_seed"] == 0
+    for row in ("source_only", "source_val", "unlock"):
         summary = run["results"][row]["unlock"]
         for metric in FIVE:
             assert isinstance(summary[metric], float) and not math.isnan(summary[metric]), (row, metric)
             assert 0.0 <= summary[metric] <= 100.0
-        assert os.path.exists(run["weights"][row])
+        if row != "source_val":  # the source model, scored on held-out pinhole images
+            assert os.path.exists(run["weights"][row])
     pl_manifest = out / "seed0" / "pseudo_labels" / "manifest.json"
     assert pl_manifest.exists(), "UNLOCK did not write pseudo-labels"
     assert results["pictures"] and all(os.path.exists(p) for p in results["pictures"])
     text = (out / "results.md").read_text()
-    assert "Source-only" in text and "UNLOCK" in text
+    assert "Source-only" in text and "UNLOCK" in text and "held-out pinhole" in text
 
     # A second run reuses every finished stage.
     proc2 = subprocess.run(
@@ -59,3 +61,18 @@ def test_unknown_ablation_row_is_a_clear_error(tmp_path):
     assert proc.returncode == 1
     assert "unknown ablation rows ['not_a_row']" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_output_folder_holds_one_data_seed(tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "benchmark_params.json").write_text(json.dumps({"profile": "quick", "data_seed": 0}))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "run_synthetic_benchmark.py"),
+         "--quick", "--data-seed", "1", "--output", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "benchmark_params.json" in proc.stderr and "'data_seed': 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "datasets").exists()  # refused before anything was generated

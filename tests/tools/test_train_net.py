@@ -38,6 +38,7 @@ def test_source_only_then_unlock_then_eval_only(tmp_path):
         str(tmp_path / PREFIX),
         seed=0,
         num_source=2,
+        num_source_val=1,
         num_target_train=3,
         num_target_test=1,
         scale=0.1,

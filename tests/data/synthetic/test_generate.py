@@ -14,7 +14,7 @@ from unlock.data.synthetic.writers import ASD_LABEL_IDS
 from unlock.utils.file_io import read_json
 from unlock.utils.masks import decode_rle, decode_segmentation
 
-TINY = dict(seed=3, num_source=3, num_target_train=3, num_target_test=3, scale=0.1, gap=0.5)
+TINY = dict(seed=3, num_source=3, num_source_val=2, num_target_train=3, num_target_test=3, scale=0.1, gap=0.5)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
@@ -45,8 +45,9 @@ def test_parallel_output_is_byte_identical(generated, tmp_path):
     parallel = str(tmp_path / "parallel")
     generate_synthetic_benchmark(parallel, workers=2, asd_native=True, progress=False, **TINY)
     a, b = _digests(serial), _digests(parallel)
-    # 3 x 3 source + 3 x 3 ASD + 3 target train + 3 x 3 target test + 4 JSON + manifest.
-    assert len(a) == 35 and a == b
+    # 3 x 3 source + 3 x 3 ASD + 2 x 3 source val + 3 target train + 3 x 3 target test
+    # + 6 JSON + manifest.
+    assert len(a) == 43 and a == b
 
 
 def test_layout_and_manifest(generated):
@@ -162,7 +163,7 @@ def test_asd_native_files(generated):
 
 def test_resume_skips_complete_splits_and_force_regenerates(tmp_path):
     root = str(tmp_path / "r")
-    small = dict(TINY, num_source=2, num_target_train=1, num_target_test=1)
+    small = dict(TINY, num_source=2, num_source_val=1, num_target_train=1, num_target_test=1)
     generate_synthetic_benchmark(root, workers=1, progress=False, **small)
     probe = os.path.join(root, "BlendPASS", "leftImg8bit", "val", "syn00000.png")
     mtime = os.stat(probe).st_mtime_ns

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from unlock.benchmark.profiles import Profile, Row
+from unlock.benchmark.profiles import SOURCE_VAL_ROW, Profile, Row
 from unlock.utils.file_io import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
@@ -122,11 +122,11 @@ class BenchmarkRunner:
             "DATASETS.TEST", "()", *opts,
         ]
 
-    def _eval_cmd(self, config: str, weights: str, out_json: str) -> List[str]:
+    def _eval_cmd(self, config: str, weights: str, out_json: str, opts: Sequence[str] = ()) -> List[str]:
         return [
             sys.executable, "-m", "unlock.benchmark.evaluate", "--config-file", config,
             "--weights", weights, "--output", out_json, "--num-gpus", str(self.num_gpus),
-            *self.profile.eval_opts,
+            *self.profile.eval_opts, *opts,
         ]
 
     # -- stages ----------------------------------------------------------------------------
@@ -140,10 +140,10 @@ class BenchmarkRunner:
             )
         return weights
 
-    def evaluate(self, name: str, config: str, weights: str) -> Dict:
+    def evaluate(self, name: str, config: str, weights: str, opts: Sequence[str] = ()) -> Dict:
         out_json = os.path.join(self.run_dir, name, "eval", "results.json")
         if not os.path.exists(out_json):
-            run_logged(self._eval_cmd(config, weights, out_json),
+            run_logged(self._eval_cmd(config, weights, out_json, opts),
                        os.path.join(self.run_dir, name, "eval", "stage.log"), self.env, f"eval:{name}")
         return read_json(out_json)
 
@@ -166,7 +166,8 @@ class BenchmarkRunner:
         """Returns {"source_only": results, row.name: results, ...} and the timing of each stage."""
         marker = os.path.join(self.run_dir, "results.json")
         cached = _stage_marker(marker)
-        if cached is not None and set(r.name for r in rows) <= set(cached["results"]):
+        wanted = {r.name for r in rows} | {SOURCE_VAL_ROW.name}
+        if cached is not None and wanted <= set(cached["results"]):
             logger.info("seed %d: all stages finished earlier (%s)", self.seed, marker)
             return cached
         timings, results, weights = {}, {}, {}
@@ -178,6 +179,11 @@ class BenchmarkRunner:
         t = time.time()
         progress.begin(f"source_eval: seed {self.seed}")
         results["source_only"] = self.evaluate("source_only", SOURCE_CONFIG, weights["source_only"])
+        # The in-domain score (held-out pinhole images, at their own size): the domain drop
+        # to the row above is what adaptation has to recover.
+        results[SOURCE_VAL_ROW.name] = self.evaluate(
+            SOURCE_VAL_ROW.name, SOURCE_CONFIG, weights["source_only"], self.profile.source_val_opts
+        )
         timings["source_eval"] = time.time() - t
         progress.end("source_eval")
         for row in rows:

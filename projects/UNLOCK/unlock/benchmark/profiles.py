@@ -16,6 +16,8 @@ class Row:
     label: str
 
 
+# The source model on held-out labelled pinhole images: the in-domain reference of source-only.
+SOURCE_VAL_ROW = Row("source_val", "source_only.yaml", "-", "Source model, held-out pinhole images")
 # The main comparison (paper Tables 1/2/6) and the ablations (Tables 4, 6 and 7 analogues).
 MAIN_ROWS = [Row("unlock", "unlock.yaml", "6", "UNLOCK (OPLL + ADCL)")]
 # In order of importance (a run cut short still has the first rows).
@@ -63,6 +65,10 @@ class Profile:
     source_opts: Tuple[str, ...]
     adapt_opts: Tuple[str, ...]
     eval_opts: Tuple[str, ...] = ()
+    # Evaluation of the source model on the held-out pinhole split, at the pinhole image size.
+    source_val_opts: Tuple[str, ...] = (
+        "DATASETS.TEST", "('unlock_synthetic_source_val',)", "INPUT.MIN_SIZE_TEST", "94",
+    )
     num_pictures: int = 3
     # Expected minutes per stage on 2 CPU cores, for the progress ETA only.
     minutes: Dict[str, float] = field(default_factory=dict)
@@ -71,7 +77,8 @@ class Profile:
 PROFILES = {
     "default": Profile(
         name="default",
-        data=dict(num_source=600, num_target_train=400, num_target_test=100, scale=0.25, gap=0.5),
+        data=dict(num_source=600, num_source_val=100, num_target_train=400, num_target_test=100,
+                  scale=0.25, gap=0.5),
         source_opts=("SOLVER.MAX_ITER", "800", "SOLVER.STEPS", "(600,)"),
         adapt_opts=("SOLVER.MAX_ITER", "300"),
         # Stage times of one seed on an idle 2-core machine (docs/results.md, 23.7 min in all).
@@ -79,10 +86,14 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick",
-        data=dict(num_source=16, num_target_train=12, num_target_test=6, scale=0.15, gap=0.5),
+        data=dict(num_source=16, num_source_val=6, num_target_train=12, num_target_test=6,
+                  scale=0.15, gap=0.5),
         source_opts=("SOLVER.MAX_ITER", "20", "SOLVER.WARMUP_ITERS", "5"),
         adapt_opts=("SOLVER.MAX_ITER", "6", "SOLVER.WARMUP_ITERS", "2"),
         num_pictures=2,
+        source_val_opts=(
+            "DATASETS.TEST", "('unlock_synthetic_source_val',)", "INPUT.MIN_SIZE_TEST", "56",
+        ),
         minutes=dict(data=0.2, source_train=0.8, source_eval=0.2, adapt=0.8, adapt_eval=0.2),
     ),
 }

@@ -4,7 +4,7 @@ loaders read it: the KITTI-360-APS loader for the source split and the BlendPASS
 target splits, only with other roots.
 
 Under ``<root>/unlock_synthetic/`` (or ``<root>/<prefix>/``): ``KITTI-360-APS/`` (pinhole,
-labelled, K2B), ``BlendPASS/`` (panoramas: unlabelled train + labelled val, K2B) and optionally
+labelled, K2B: train and the held-out val), ``BlendPASS/`` (panoramas: unlabelled train + labelled val, K2B) and optionally
 ``AmodalSynthDrive/`` (native layout, A2B).
 """
 
@@ -22,6 +22,7 @@ def synthetic_split_names(prefix: str = "unlock_synthetic") -> Dict[str, str]:
     """Registered names of the synthetic splits for ``prefix``."""
     return {
         "source_train": f"{prefix}_source_train",
+        "source_val": f"{prefix}_source_val",
         "target_train": f"{prefix}_target_train",
         "target_test": f"{prefix}_target_test",
         "asd_train": f"{prefix}_asd_train",
@@ -40,6 +41,7 @@ def register_synthetic(root: str, prefix: str = "unlock_synthetic") -> Dict[str,
     base = os.path.join(root, prefix)
     names = synthetic_split_names(prefix)
     register_kitti360_aps_split(names["source_train"], os.path.join(base, "KITTI-360-APS"), "train")
+    register_kitti360_aps_split(names["source_val"], os.path.join(base, "KITTI-360-APS"), "val")
     register_blendpass_splits(
         os.path.join(base, "BlendPASS"), "k2b", names["target_test"], names["target_train"]
     )

@@ -45,6 +45,7 @@ class DomainParams:
     num_things: float  # mean number of thing placement attempts in the camera's view
     thing_scale_mean: float  # multiplicative, lognormal mean of object size
     thing_scale_std: float
+    thing_max_distance: float  # metres along the street (ahead of a pinhole camera, both ways on a panorama)
     hue_shift: float  # turns of the hue circle
     saturation: float  # multiplier
     sun_elevation_deg: float
@@ -85,6 +86,9 @@ def make_domain(domain: str, gap: float = 0.5, knobs: GapKnobs = GapKnobs()) -> 
         num_things=9.0,
         thing_scale_mean=1.0,
         thing_scale_std=0.05,
+        # 20 m at scale 0.25 gives things the pixel sizes that things within ~80 m have at full
+        # resolution; at 50 m most were specks under 100 px (docs/results.md, benchmark design).
+        thing_max_distance=20.0,
         hue_shift=0.0,
         saturation=1.0,
         sun_elevation_deg=45.0,
@@ -108,6 +112,7 @@ def make_domain(domain: str, gap: float = 0.5, knobs: GapKnobs = GapKnobs()) -> 
         num_things=2.2 * source.num_things * (1.0 + 0.8 * g["density"]),
         thing_scale_mean=1.0 + 0.12 * g["scale"],
         thing_scale_std=source.thing_scale_std + 0.08 * g["scale"],
+        thing_max_distance=source.thing_max_distance,
         hue_shift=0.08 * g["palette"],
         saturation=1.0 - 0.5 * g["palette"],
         sun_elevation_deg=source.sun_elevation_deg - 30.0 * g["lighting"],

@@ -28,16 +28,21 @@ __all__ = [
     "SPLITS",
     "stem_of",
     "render_example",
+    "default_min_area",
     "generate_synthetic_benchmark",
     "default_root",
 ]
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
-# split name -> (RNG stream code, domain, stem prefix). Stems have no "_" (fmt Q12).
+# 2: things within 20 m (was 50 m) and at least 40 visible pixels (was 8), a source_val split;
+# see docs/results.md "Benchmark design" for the measured object sizes of both versions.
+GENERATOR_VERSION = 2
+# split name -> (RNG stream code, domain, stem prefix). Stems have no "_" (the BlendPASS loader
+# splits names on it).
 SPLITS = {
     "source_train": (0, "source", "src"),
+    "source_val": (3, "source", "srcval"),
     "target_train": (1, "target", "pano"),
     "target_test": (2, "target", "syn"),
 }
@@ -54,6 +59,12 @@ def stem_of(split: str, index: int, count: int) -> str:
     return f"{SPLITS[split][2]}{index:0{digits}d}"
 
 
+def default_min_area(scale: float) -> int:
+    """Smallest visible thing area kept: 40 px at scale 0.25 (640 px at full resolution), scaled
+    with the image area, never under 8 px (below that no box is learnable at stride 4)."""
+    return max(8, int(round(40 * (scale / 0.25) ** 2)))
+
+
 def render_example(
     seed: int,
     split: str,
@@ -61,7 +72,7 @@ def render_example(
     scale: float = 0.25,
     gap: float = 0.5,
     knobs: GapKnobs = GapKnobs(),
-    min_area: int = 8,
+    min_area: Optional[int] = None,
 ) -> Dict:
     """Samples and renders image ``index`` of ``split`` (see render.render_scene for the output)."""
     code, domain_name, _ = SPLITS[split]
@@ -74,6 +85,8 @@ def render_example(
         camera = EquirectCamera.blendpass(
             scale, cam_height=height, yaw=rng.uniform(-math.pi, math.pi)
         )
+    if min_area is None:
+        min_area = default_min_area(scale)
     return render_scene(sample_scene(rng, domain), camera, min_area=min_area)
 
 
@@ -107,6 +120,7 @@ def generate_synthetic_benchmark(
     *,
     seed: int = 0,
     num_source: int = 600,
+    num_source_val: int = 100,
     num_target_train: int = 400,
     num_target_test: int = 100,
     scale: float = 0.25,
@@ -115,19 +129,21 @@ def generate_synthetic_benchmark(
     asd_native: bool = False,
     force: bool = False,
     knobs: Optional[GapKnobs] = None,
-    min_area: int = 8,
+    min_area: Optional[int] = None,
     progress: bool = True,
 ) -> Dict:
     """Generates (or resumes) the synthetic KITTI-360-APS-like -> BlendPASS-like benchmark.
 
     Args:
         root: output root (default: see default_root). seed: global seed.
-        num_source / num_target_train / num_target_test: split sizes.
+        num_source / num_source_val / num_target_train / num_target_test: split sizes
+            (source_val: held-out labelled pinhole images for the source model's in-domain score).
         scale: image scale w.r.t. 1408x376 (source) and 2048x400 (target).
         gap: domain-gap strength in [0, 1]; knobs: per-factor multipliers (domain.GapKnobs).
         workers: processes (None = all CPUs, <= 1 = in this process).
         asd_native: also write the source split in the AmodalSynthDrive native layout.
-        force: regenerate splits even when complete. min_area: smallest visible thing area (px).
+        force: regenerate splits even when complete. min_area: smallest visible thing area (px;
+            None: default_min_area(scale)).
         progress: show tqdm bars.
     Returns:
         summary dict: root, seconds, and per split {count, generated|skipped, things, occluded}.
@@ -139,11 +155,12 @@ def generate_synthetic_benchmark(
         "scale": float(scale),
         "gap": float(gap),
         "knobs": asdict(knobs),
-        "min_area": int(min_area),
+        "min_area": int(default_min_area(scale) if min_area is None else min_area),
         "asd_native": bool(asd_native),
     }
     counts = {
         "source_train": num_source,
+        "source_val": num_source_val,
         "target_train": num_target_train,
         "target_test": num_target_test,
     }

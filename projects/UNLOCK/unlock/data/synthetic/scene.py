@@ -185,7 +185,8 @@ def sample_scene(rng: np.random.Generator, domain: DomainParams) -> Scene:
     weights = np.array([THING_CLASS_WEIGHTS[k] for k in labels])
     n_wanted = int(rng.poisson(domain.num_things))
     things: List[int] = []
-    x_lo, x_hi = (3.0, 50.0) if pinhole else (-45.0, 45.0)
+    reach = domain.thing_max_distance
+    x_lo, x_hi = (3.0, reach) if pinhole else (-reach, reach)
     for _ in range(4 * n_wanted):
         if len(things) >= n_wanted:
             break

@@ -44,6 +44,15 @@ SPLIT_LAYOUTS = {
         "panoptic_json": "Panoptic/train.json",
         "amodal_json": "annotations/train.json",
     },
+    # Held-out labelled pinhole images: the source model's in-domain score (never used to train).
+    "source_val": {
+        "dataset": "KITTI-360-APS",
+        "image": "Image/val/{stem}.png",
+        "panoptic": "Panoptic/val/{stem}_panoptic.png",
+        "semantic": "Semantic/val/{stem}.png",
+        "panoptic_json": "Panoptic/val.json",
+        "amodal_json": "annotations/val.json",
+    },
     "target_train": {
         "dataset": "BlendPASS",
         "image": "leftImg8bit/train/synthetic/{stem}.jpg",
