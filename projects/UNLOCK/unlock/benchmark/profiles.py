@@ -81,8 +81,9 @@ PROFILES = {
                   scale=0.25, gap=0.5),
         source_opts=("SOLVER.MAX_ITER", "800", "SOLVER.STEPS", "(600,)"),
         adapt_opts=("SOLVER.MAX_ITER", "300"),
-        # Stage times of one seed on an idle 2-core machine (docs/results.md, 23.7 min in all).
-        minutes=dict(data=1.3, source_train=13, source_eval=0.8, adapt=7.6, adapt_eval=0.6, pictures=0.4),
+        # Stage times of one seed on generator version 2, 2 cores with light other load
+        # (docs/results.md, seeds 1 and 2).
+        minutes=dict(data=1.0, source_train=10, source_eval=0.7, adapt=4.9, adapt_eval=0.5, pictures=0.4),
     ),
     "quick": Profile(
         name="quick",
