@@ -61,9 +61,10 @@ def main(argv=None):
     # Trained stages are reused on a re-run, so one output folder must hold one dataset draw.
     params_path = os.path.join(output, "benchmark_params.json")
     params = {"profile": profile_name, "data_seed": args.data_seed}
-    if os.path.exists(params_path) and read_json(params_path) != params:
+    earlier = read_json(params_path) if os.path.exists(params_path) else params
+    if earlier != params:
         raise SystemExit(f"run_synthetic_benchmark.py: error: {params_path}: this folder holds a run "
-                         f"with {read_json(params_path)}, not {params}; choose another --output")
+                         f"with {earlier}, not {params}; choose another --output")
     atomic_write_json(params_path, params)
     logger = setup_logger(output=os.path.join(output, "benchmark.log"), name="unlock")
     profile = PROFILES[profile_name]

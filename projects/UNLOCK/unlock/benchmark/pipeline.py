@@ -182,7 +182,7 @@ class BenchmarkRunner:
         # The in-domain score (held-out pinhole images, at their own size): the domain drop
         # to the row above is what adaptation has to recover.
         results[SOURCE_VAL_ROW.name] = self.evaluate(
-            SOURCE_VAL_ROW.name, SOURCE_CONFIG, weights["source_only"], self.profile.source_val_opts
+            SOURCE_VAL_ROW.name, SOURCE_CONFIG, weights["source_only"], self.profile.source_val_opts()
         )
         timings["source_eval"] = time.time() - t
         progress.end("source_eval")

@@ -5,6 +5,9 @@ minutes that exercises every stage (its numbers mean nothing)."""
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
+from unlock.data.datasets.synthetic import synthetic_split_names
+from unlock.data.synthetic.cameras import PinholeCamera
+
 
 @dataclass(frozen=True)
 class Row:
@@ -65,13 +68,16 @@ class Profile:
     source_opts: Tuple[str, ...]
     adapt_opts: Tuple[str, ...]
     eval_opts: Tuple[str, ...] = ()
-    # Evaluation of the source model on the held-out pinhole split, at the pinhole image size.
-    source_val_opts: Tuple[str, ...] = (
-        "DATASETS.TEST", "('unlock_synthetic_source_val',)", "INPUT.MIN_SIZE_TEST", "94",
-    )
     num_pictures: int = 3
     # Expected minutes per stage on 2 CPU cores, for the progress ETA only.
     minutes: Dict[str, float] = field(default_factory=dict)
+
+    def source_val_opts(self) -> Tuple[str, ...]:
+        """Evaluation of the source model on the held-out pinhole split, at the size it was
+        rendered (the configs' test size is the panoramas')."""
+        height = PinholeCamera.kitti360(self.data["scale"]).height
+        split = synthetic_split_names()["source_val"]
+        return ("DATASETS.TEST", f"('{split}',)", "INPUT.MIN_SIZE_TEST", str(height))
 
 
 PROFILES = {
@@ -92,9 +98,6 @@ PROFILES = {
         source_opts=("SOLVER.MAX_ITER", "20", "SOLVER.WARMUP_ITERS", "5"),
         adapt_opts=("SOLVER.MAX_ITER", "6", "SOLVER.WARMUP_ITERS", "2"),
         num_pictures=2,
-        source_val_opts=(
-            "DATASETS.TEST", "('unlock_synthetic_source_val',)", "INPUT.MIN_SIZE_TEST", "56",
-        ),
         minutes=dict(data=0.2, source_train=0.8, source_eval=0.2, adapt=0.8, adapt_eval=0.2),
     ),
 }

@@ -9,17 +9,10 @@ polygon masks.
 from typing import Dict, Iterable, List
 
 import numpy as np
-import pycocotools.mask as mask_util
+
+from unlock.utils.masks import decode_segmentation
 
 __all__ = ["thing_size_statistics", "format_size_statistics"]
-
-
-def _rle(segm, height: int, width: int):
-    if isinstance(segm, list):  # polygons
-        return mask_util.merge(mask_util.frPyObjects(segm, height, width))
-    if isinstance(segm, dict) and isinstance(segm.get("counts"), list):  # uncompressed RLE
-        return mask_util.frPyObjects(segm, height, width)
-    return segm
 
 
 def thing_size_statistics(dataset_dicts: Iterable[Dict]) -> Dict[str, float]:
@@ -41,11 +34,12 @@ def thing_size_statistics(dataset_dicts: Iterable[Dict]) -> Dict[str, float]:
         for ann in record.get("annotations", []):
             if "segmentation" not in ann:
                 continue
-            vis = _rle(ann["segmentation"], h, w)
-            visible.append(float(mask_util.area(vis)))
-            heights.append(float(mask_util.toBbox(vis)[3]))
+            vis = decode_segmentation(ann["segmentation"], h, w)
+            rows = np.flatnonzero(vis.any(axis=1))
+            visible.append(float(vis.sum()))
+            heights.append(float(rows[-1] - rows[0] + 1) if rows.size else 0.0)
             amo = ann.get("amodal_segmentation")
-            amodal.append(float(mask_util.area(_rle(amo, h, w))) if amo else visible[-1])
+            amodal.append(float(decode_segmentation(amo, h, w).sum()) if amo else visible[-1])
     if not visible:
         raise ValueError("the dataset has no annotated things: no size statistics to compute")
     v, a = np.asarray(visible), np.asarray(amodal)

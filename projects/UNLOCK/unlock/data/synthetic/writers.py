@@ -34,25 +34,22 @@ __all__ = [
     "ASD_LABEL_IDS",
 ]
 
+def _kitti360_aps_layout(split: str) -> Dict[str, str]:
+    return {
+        "dataset": "KITTI-360-APS",
+        "image": f"Image/{split}/{{stem}}.png",
+        "panoptic": f"Panoptic/{split}/{{stem}}_panoptic.png",
+        "semantic": f"Semantic/{split}/{{stem}}.png",
+        "panoptic_json": f"Panoptic/{split}.json",
+        "amodal_json": f"annotations/{split}.json",
+    }
+
+
 # Where each split lives, relative to the output root (fmt §1.1 BlendPASS, §1.3 KITTI-360-APS).
 SPLIT_LAYOUTS = {
-    "source_train": {
-        "dataset": "KITTI-360-APS",
-        "image": "Image/train/{stem}.png",
-        "panoptic": "Panoptic/train/{stem}_panoptic.png",
-        "semantic": "Semantic/train/{stem}.png",
-        "panoptic_json": "Panoptic/train.json",
-        "amodal_json": "annotations/train.json",
-    },
+    "source_train": _kitti360_aps_layout("train"),
     # Held-out labelled pinhole images: the source model's in-domain score (never used to train).
-    "source_val": {
-        "dataset": "KITTI-360-APS",
-        "image": "Image/val/{stem}.png",
-        "panoptic": "Panoptic/val/{stem}_panoptic.png",
-        "semantic": "Semantic/val/{stem}.png",
-        "panoptic_json": "Panoptic/val.json",
-        "amodal_json": "annotations/val.json",
-    },
+    "source_val": _kitti360_aps_layout("val"),
     "target_train": {
         "dataset": "BlendPASS",
         "image": "leftImg8bit/train/synthetic/{stem}.jpg",
