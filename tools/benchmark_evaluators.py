@@ -28,6 +28,7 @@ from PIL import Image
 
 from unlock.evaluation import UnlockInstanceEvaluator, UnlockPanopticEvaluator
 from unlock.evaluation.ground_truth import clear_cache
+from unlock.utils.cli import prepare_output_dir, run_tool
 from unlock.utils.file_io import atomic_write_bytes
 from unlock.utils.masks import decode_rle, encode_rle
 
@@ -290,6 +291,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="output/benchmark_evaluators.md")
     args = parser.parse_args()
+    # Fails before minutes of measurements, not when the table is written.
+    prepare_output_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
 
     from panopticapi.evaluation import pq_compute
 
@@ -392,4 +395,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool("benchmark_evaluators.py", main))

@@ -27,16 +27,16 @@ import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.modeling.meta_arch.panoptic_fpn import combine_semantic_and_instance_outputs
 from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 
-from unlock.config import add_unlock_config
+from unlock.config.loading import load_config
 from unlock.modeling.postprocessing import (
     amodal_detector_postprocess,
     combine_amodal_panoptic_outputs,
 )
+from unlock.utils.cli import run_tool
 from unlock.utils.file_io import atomic_write_bytes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,10 +80,8 @@ def parse_args(argv=None):
 
 def build_cfgs(args, fusion_thresh: float = None):
     def base():
-        cfg = get_cfg()
-        add_unlock_config(cfg)
-        cfg.merge_from_file(args.config_file)
-        cfg.merge_from_list(args.opts)
+        # load_config: unknown keys and missing files are one-line errors (README "Errors").
+        cfg = load_config(args.config_file, args.opts, freeze=False)
         cfg.MODEL.DEVICE = "cpu"
         cfg.INPUT.MIN_SIZE_TEST = 0  # feed the tensor as is: no resize in either model
         return cfg
@@ -261,4 +259,4 @@ def main(argv=None) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_tool("benchmark_model.py", lambda: main(sys.argv[1:])))

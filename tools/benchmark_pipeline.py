@@ -322,4 +322,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from unlock.utils.cli import run_tool  # one-line input errors, exit status 2 (README)
+
+    sys.exit(run_tool("benchmark_pipeline.py", main))

@@ -22,18 +22,25 @@ HEADER = (
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", required=True, help="registered dataset names")
+    p.add_argument("--debug", action="store_true", help="show the traceback of input errors too")
     args = p.parse_args(argv)
-    from detectron2.data import DatasetCatalog
+    from unlock.utils.cli import run_tool
 
+    return run_tool("dataset_statistics.py", lambda: run(args), debug=args.debug)
+
+
+def run(args) -> int:
     import unlock  # noqa: F401  (registers the datasets)
     from unlock.data.statistics import format_size_statistics, thing_size_statistics
+    from unlock.data.validation import DatasetFormatError
+    from unlock.utils.cli import load_dataset_checked
 
     print(HEADER)
     for name in args.datasets:
         try:
-            stats = thing_size_statistics(DatasetCatalog.get(name))
-        except (KeyError, ValueError, OSError) as e:
-            raise SystemExit(f"dataset_statistics.py: error: {name}: {e}")
+            stats = thing_size_statistics(load_dataset_checked(name))
+        except DatasetFormatError as e:  # the split's name first: several are read in one run
+            raise DatasetFormatError(f"{name}: {e}") from e
         print(format_size_statistics(name, stats))
     return 0
 

@@ -8,42 +8,34 @@ Writes ``<output>/<stem>_five.png`` per image (input + semantic, visible instanc
 instances, panoptic, amodal panoptic) and, with ``--export``, the predictions in standard formats
 (see docs/demo.md). Problems (unknown config key, missing/unreadable/mismatched weights, an input
 that is not an image, an empty folder, an unwritable output folder) end the run with a one-line
-message and exit status 1.
+message and exit status 2 (README "Errors").
 """
 
 import argparse
 import logging
 import os
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
 from detectron2.utils.logger import setup_logger
 from tqdm import tqdm
 
 from unlock.engine.predictor import (
-    ConfigLoadError,
-    InputImageError,
     UnlockPredictor,
     check_image_file,
     collect_image_paths,
     load_config,
     load_image,
 )
-from unlock.utils.checkpoint import CheckpointError
 from unlock.evaluation.export import PredictionExporter
+from unlock.utils.cli import OutputDirError, add_debug_argument, prepare_output_dir, run_tool
 from unlock.utils.file_io import atomic_write_image
 from unlock.utils.five_outputs import draw_five_outputs
 
 logger = logging.getLogger("unlock.demo")
 
 
-class OutputDirError(OSError):
-    """The output folder cannot be created or written to."""
-
-
-# Errors reported as one line (no traceback); anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigLoadError, CheckpointError, InputImageError, OutputDirError)
+__all__ = ["OutputDirError", "get_parser", "prepare_output_dir", "unique_stems", "run", "main"]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -63,20 +55,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="minimum detection score (MODEL.ROI_HEADS.SCORE_THRESH_TEST); the panoptic fusion "
         "keeps its own MODEL.AMODAL_PANOPTIC_FPN.COMBINE thresholds",
     )
+    add_debug_argument(parser)
     parser.add_argument(
         "--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ..."
     )
     return parser
-
-
-def prepare_output_dir(path: str) -> None:
-    """Creates ``path`` and checks that a file can be written into it."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as e:
-        raise OutputDirError(f"{path}: output folder cannot be written ({e.strerror or e})") from e
 
 
 def unique_stems(paths: Sequence[str]) -> List[str]:
@@ -125,12 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as e:
-        message = " ".join(str(e).split())
-        print(f"demo.py: error: {message}", file=sys.stderr)
-        return 1
+    # One-line message and exit status 2 for input errors (README "Errors").
+    return run_tool("demo.py", lambda: run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -10,26 +10,27 @@ when complete for the same weights and config. The result is registered as "<tar
 """
 
 import logging
+import sys
 
-from detectron2.config import get_cfg
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import unlock  # noqa: F401 (registers the model and datasets)
-from unlock.config import add_unlock_config
+from unlock.config.loading import load_config
 from unlock.engine import UnlockTrainer
 from unlock.pseudo_labels import pseudo_label_root
+from unlock.utils.cli import add_debug_argument, launch_tool, prepare_output_dir
 
 logger = logging.getLogger("unlock")
+TOOL = "generate_pseudo_labels.py"
 
 
 def main(args):
-    cfg = get_cfg()
-    add_unlock_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    # As train_net.py: unknown keys fail in one line, MODEL.DEVICE falls back to the CPU.
+    cfg = load_config(args.config_file, args.opts)
+    prepare_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
+    prepare_output_dir(pseudo_label_root(cfg), "pseudo-label folder")
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="unlock")
     train_cfg = UnlockTrainer.generate_pseudo_labels(cfg)
@@ -40,13 +41,11 @@ def main(args):
         )
 
 
+def invoke_main(argv=None) -> int:
+    """Parses ``argv`` and runs :func:`main`; returns the exit status (2 for input errors)."""
+    args = add_debug_argument(default_argument_parser()).parse_args(argv)
+    return launch_tool(TOOL, main, args)
+
+
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    sys.exit(invoke_main())

@@ -24,6 +24,7 @@ from unlock.data.synthetic.generate import (  # noqa: E402
     default_root,
     generate_synthetic_benchmark,
 )
+from unlock.utils.cli import prepare_output_dir, run_tool  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -70,6 +71,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> dict:
     args = get_parser().parse_args(argv)
+    prepare_output_dir(args.root, "dataset root")  # before minutes of rendering
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     knobs = GapKnobs(**{k: getattr(args, f"knob_{k}") for k in GapKnobs.__dataclass_fields__})
     t0 = time.perf_counter()
@@ -94,4 +96,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # main() returns the summary dict (for callers in Python): run_tool turns it into status 0.
+    sys.exit(run_tool("make_synthetic_dataset.py", main))

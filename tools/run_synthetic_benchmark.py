@@ -12,6 +12,16 @@ import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = "run_synthetic_benchmark.py"
+
+
+def _user_error(message: str) -> SystemExit:
+    """The tools' error convention (README "Errors and crash safety"): one line, exit status 2.
+
+    Printed here rather than through unlock.utils.cli because unlock must not be imported before
+    DETECTRON2_DATASETS points at this run's data."""
+    print(f"{TOOL}: error: {message}", file=sys.stderr)
+    return SystemExit(2)
 
 
 def parse_args(argv=None):
@@ -63,15 +73,15 @@ def main(argv=None):
     params = {"profile": profile_name, "data_seed": args.data_seed}
     earlier = read_json(params_path) if os.path.exists(params_path) else params
     if earlier != params:
-        raise SystemExit(f"run_synthetic_benchmark.py: error: {params_path}: this folder holds a run "
-                         f"with {earlier}, not {params}; choose another --output")
+        raise _user_error(f"{params_path}: this folder holds a run with {earlier}, not {params}; "
+                          "choose another --output")
     atomic_write_json(params_path, params)
     logger = setup_logger(output=os.path.join(output, "benchmark.log"), name="unlock")
     profile = PROFILES[profile_name]
     try:
         rows = rows_for(args.ablations, args.rows)
     except ValueError as e:
-        raise SystemExit(f"run_synthetic_benchmark.py: error: {e}")
+        raise _user_error(str(e))
     ablation_seeds = set(args.ablation_seeds or args.seeds[:1]) if args.ablations else set()
     seed_rows = {seed: rows if seed in ablation_seeds else MAIN_ROWS for seed in args.seeds}
     planned = ["data"]
@@ -96,7 +106,7 @@ def main(argv=None):
             summaries.append(runner.run(seed_rows[seed], progress))
         except StageError as e:
             # The message names the stage and its log; finished stages are kept for a re-run.
-            raise SystemExit(f"run_synthetic_benchmark.py: error: {e}")
+            raise _user_error(str(e))
 
     table_rows = [SOURCE_VAL_ROW] + list(rows)
     table = aggregate(summaries, table_rows)

@@ -11,26 +11,37 @@ registered pseudo-labelled split (plus the ADCL pool when UNLOCK.ADCL.ENABLED).
 """
 
 import logging
+import sys
 
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import unlock  # noqa: F401 (registers the model, datasets and evaluators)
-from unlock.config.loading import ConfigLoadError, load_config
+from unlock.config.loading import load_config
 from unlock.engine import UnlockTrainer
+from unlock.utils.checkpoint import UnlockCheckpointer
+from unlock.utils.cli import (
+    add_debug_argument,
+    check_registered,
+    launch_tool,
+    load_dataset_checked,
+    prepare_output_dir,
+)
 
 logger = logging.getLogger("unlock")
+TOOL = "train_net.py"
 
 
 def setup(args):
-    """Config from file + command-line overrides, frozen; logging and output folder set up."""
-    try:
-        # MODEL.DEVICE falls back to the CPU when CUDA is missing.
-        cfg = load_config(args.config_file, args.opts)
-    except ConfigLoadError as e:
-        raise SystemExit(f"train_net.py: error: {e}")
+    """Config from file + command-line overrides, frozen; logging and output folder set up.
+
+    Raises the user errors of ``unlock.utils.cli`` (unknown key, missing file, unwritable
+    OUTPUT_DIR) before anything is written.
+    """
+    # MODEL.DEVICE falls back to the CPU when CUDA is missing.
+    cfg = load_config(args.config_file, args.opts)
+    prepare_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="unlock")
     return cfg
@@ -38,12 +49,20 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
+    # Every split is loaded (and so checked) now: a broken test split fails before training.
+    for name in cfg.DATASETS.TEST:
+        load_dataset_checked(name)
     if args.eval_only:
         model = UnlockTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        # Strict: empty MODEL.WEIGHTS or heads that do not fit the config raise instead of
+        # evaluating random heads (unlock.utils.checkpoint).
+        UnlockCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         return UnlockTrainer.test(cfg, model)
+    if not cfg.UNLOCK.OPLL.ENABLED:
+        # Registration only: the trainer loads the split and reports an empty one itself.
+        check_registered(cfg.DATASETS.TRAIN)
     if cfg.UNLOCK.OPLL.ENABLED:
         # DefaultTrainer builds its loader in __init__, so the labels must exist before it.
         cfg = UnlockTrainer.generate_pseudo_labels(cfg)
@@ -53,18 +72,12 @@ def main(args):
     return trainer.train()
 
 
-def invoke_main() -> None:
-    args = default_argument_parser().parse_args()
+def invoke_main(argv=None) -> int:
+    """Parses ``argv`` and runs :func:`main`; returns the exit status (2 for input errors)."""
+    args = add_debug_argument(default_argument_parser()).parse_args(argv)
     print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    return launch_tool(TOOL, main, args)
 
 
 if __name__ == "__main__":
-    invoke_main()
+    sys.exit(invoke_main())

@@ -159,3 +159,40 @@ def test_repair_counted_and_logged(tmp_path, caplog):
     mapper = AmodalDatasetMapper(get_unlock_cfg(), is_train=True)
     mapper(dicts[0])
     assert mapper.num_repaired == 1
+
+
+def test_panoptic_id_not_in_segments_info(bp):
+    # Pixels of an id that segments_info does not list used to become void without a word.
+    path = os.path.join(bp, "Panoptic", "val_trainId_K2B", "10__panoptic.png")
+    pan = np.full((H, W), 10, np.int64)
+    pan[:3, :3] = 4242
+    atomic_write_image(path, id_to_rgb(pan))
+    msg = _raises(path, lambda: load_blendpass_val(bp))
+    assert "4242" in msg and "not in its segments_info" in msg
+
+
+def test_deleted_instance_png_is_an_error_not_a_fallback(bp):
+    path = os.path.join(bp, "Instance", "val_K2B", "100__instanceTrainIds.png")
+    assert "instance_file_name" in load_blendpass_val(bp)[0]
+    os.remove(path)
+    assert "instance PNG is missing" in _raises(path, lambda: load_blendpass_val(bp))
+
+
+def test_annotation_without_file_name_fails_at_load(bp):
+    _edit_json(_pan_json(bp), lambda d: d["annotations"][1].pop("file_name"))
+    msg = _raises(_pan_json(bp), lambda: load_blendpass_val(bp))
+    assert "annotations[1] has no 'file_name'" in msg
+
+
+def test_repair_warning_names_training_and_evaluation(tmp_path, caplog):
+    make_kitti(str(tmp_path), "rle")
+    root = os.path.join(tmp_path, "KITTI-360-APS")
+    _make_visible_stick_out(root)
+    log = logging.getLogger("unlock.data.datasets.blendpass")
+    log.addHandler(caplog.handler)
+    try:
+        load_kitti360_aps(root, dataset_name="kitti_fixture")
+    finally:
+        log.removeHandler(caplog.handler)
+    # The old text told the user to set the flag "to fail instead", which evaluation ignored.
+    assert "training and evaluation on this split raise an error" in caplog.text

@@ -31,6 +31,6 @@ def test_draws_labelled_split(tmp_path, capsys):
     assert os.listdir(out) == ["100_.png"]
     drawn = np.asarray(Image.open(os.path.join(out, "100_.png")))
     assert drawn.shape[:2] == (H, W)
-    assert tool.main(["--dataset", "no_such_split", "--output", out]) == 1
-    assert tool.main(["--dataset", names["source_train"], "--output", out]) == 1  # not on disk
+    assert tool.main(["--dataset", "no_such_split", "--output", out]) == 2
+    assert tool.main(["--dataset", names["source_train"], "--output", out]) == 2  # not on disk
     assert "KITTI-360-APS" in capsys.readouterr().err

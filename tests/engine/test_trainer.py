@@ -119,7 +119,7 @@ def test_anchor_loss_starts_at_zero_and_grows(tmp_path):
 def test_lr_multipliers_scale_param_groups():
     cfg = get_unlock_cfg(
         opts=[
-            "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS",
+            "SOLVER.LR_MULTIPLIERS",
             "(100.0, 10.0, 0.5, 1.0)",
             "SOLVER.BASE_LR",
             "0.01",
@@ -145,3 +145,114 @@ def test_anchor_without_weights_raises():
     cfg = get_unlock_cfg(opts=["UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT", "1.0"])
     with pytest.raises(ValueError, match="source MODEL.WEIGHTS"):
         UnlockTrainer.build_model(cfg)
+
+
+def test_offline_opll_pass_refuses_heads_of_another_class_count(tmp_path):
+    from unlock.utils.checkpoint import CheckpointShapeMismatchError
+
+    cfg = make_cfg(tmp_path, "trainer_opll_mismatch")
+    other = get_unlock_cfg(opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
+    save_checkpoint(other, cfg.MODEL.WEIGHTS)  # overwrite the source weights
+    # detectron2 would skip the heads with a log line and label the target with random heads.
+    with pytest.raises(CheckpointShapeMismatchError, match="5 classes, the config builds 7"):
+        UnlockTrainer.generate_pseudo_labels(cfg)
+
+
+def test_trainer_checkpointer_is_atomic_and_fine_tuning_warns(tmp_path, caplog):
+    import logging
+    import os
+
+    from unlock.utils.checkpoint import UnlockCheckpointer
+
+    cfg = make_cfg(tmp_path, "trainer_ckpt")
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    stale = os.path.join(cfg.OUTPUT_DIR, ".tmp-abcd.pth")
+    open(stale, "wb").close()  # what a kill during a save leaves behind
+    train_cfg = UnlockTrainer.generate_pseudo_labels(cfg)
+    other = get_unlock_cfg(opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
+    mismatched = save_checkpoint(other, str(tmp_path / "other" / "model.pth"))
+    train_cfg = train_cfg.clone()
+    train_cfg.defrost()
+    train_cfg.MODEL.WEIGHTS = mismatched
+    trainer = UnlockTrainer(train_cfg)
+    assert not os.path.exists(stale)
+    assert not os.path.exists(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))  # no 0-byte file
+    assert isinstance(trainer.checkpointer, UnlockCheckpointer)
+    assert trainer.checkpointer.allow_shape_mismatch
+    periodic = [h for h in trainer._hooks if hasattr(h, "checkpointer")]
+    assert periodic and all(h.checkpointer is trainer.checkpointer for h in periodic)
+    log = logging.getLogger("unlock.utils.checkpoint")
+    log.addHandler(caplog.handler)
+    try:
+        trainer.resume_or_load(resume=False)  # fine-tuning: loads what fits, as detectron2
+    finally:
+        log.removeHandler(caplog.handler)
+    assert "NOT LOADED" in caplog.text and "5 classes, the config builds 7" in caplog.text
+
+
+class _Kill:
+    """A hook that stops the run at the start of ``iteration``, as a kill would (no save)."""
+
+    def __new__(cls, iteration):
+        from detectron2.engine import HookBase
+
+        class Kill(HookBase):
+            def before_step(self):
+                if self.trainer.iter == iteration:
+                    raise KeyboardInterrupt("simulated kill -9")
+
+        return Kill()
+
+
+def _weights_sha1(path):
+    import hashlib
+
+    import torch
+
+    model = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    digest = hashlib.sha1()
+    for key in sorted(model):
+        digest.update(key.encode())
+        digest.update(model[key].cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _run(cfg, out, *, resume=False, kill_at=None):
+    from detectron2.utils.env import seed_all_rng
+
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = str(out)
+    seed_all_rng(cfg.SEED)  # what default_setup does in a fresh process
+    trainer = UnlockTrainer(cfg)
+    trainer.resume_or_load(resume=resume)
+    if kill_at is not None:
+        trainer.register_hooks([_Kill(kill_at)])
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        assert kill_at is not None
+    return trainer
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_killed_and_resumed_run_is_bit_identical(tmp_path, workers):
+    import os
+
+    opts = ["UNLOCK.ADCL.ENABLED", "True", "SEED", "0", "SOLVER.MAX_ITER", "4",
+            "SOLVER.CHECKPOINT_PERIOD", "2", "DATALOADER.NUM_WORKERS", str(workers)]  # fmt: skip
+    cfg = UnlockTrainer.generate_pseudo_labels(make_cfg(tmp_path, f"trainer_exact_{workers}", opts))
+    _run(cfg, tmp_path / "a")
+    clean = _weights_sha1(tmp_path / "a" / "model_final.pth")
+    _run(cfg, tmp_path / "b", kill_at=3)  # after the checkpoint of iteration 1 and one more step
+    assert sorted(os.listdir(tmp_path / "b")).count("model_final.pth") == 0
+    assert _weights_sha1(tmp_path / "b" / "model_0000001.pth") == _weights_sha1(
+        tmp_path / "a" / "model_0000001.pth"
+    )
+    resumed = _run(cfg, tmp_path / "b", resume=True)
+    assert resumed.start_iter == 2
+    # Without the saved random state and the replayed data stream this differed from here on.
+    assert _weights_sha1(tmp_path / "b" / "model_final.pth") == clean
+    lines = (tmp_path / "b" / "metrics.json").read_text().splitlines()
+    iterations = [json.loads(line)["iteration"] for line in lines]
+    assert iterations == sorted(set(iterations))  # the killed run's extra lines were replaced

@@ -47,3 +47,43 @@ def test_pil_fallback_reads_the_same_ids(tmp_path, monkeypatch):
     monkeypatch.setattr(ground_truth, "cv2", None)
     np.testing.assert_array_equal(build_ground_truth(d).pan_ids, pan)
     np.testing.assert_array_equal(fast, pan)
+
+
+def test_named_instance_png_that_is_gone_raises(tmp_path):
+    from unlock.data.validation import DatasetFormatError
+
+    pan = np.zeros((4, 5), np.int64)
+    d = write_gt(str(tmp_path), "inst", pan, segments([(0, 0, 20)]))
+    gone = str(tmp_path / "inst_instanceTrainIds.png")
+    gt = build_ground_truth(dict(d, instance_file_name=gone))
+    # Used to fall back to the panoptic ids when the file could not be used.
+    with pytest.raises(DatasetFormatError, match="inst_instanceTrainIds.png: ground-truth PNG"):
+        gt.void  # noqa: B018
+
+
+def test_repair_amodal_false_is_honoured_by_evaluation(tmp_path):
+    from unlock.data.validation import DatasetFormatError
+    from unlock.evaluation import GroundTruthLookup
+
+    pan = np.zeros((10, 12), np.int64)
+    pan[0:4, 0:4] = 13001
+    segs = segments([(0, 0, int((pan == 0).sum())), (13001, 13, 16)])
+    d = write_gt(str(tmp_path), "rep", pan, segs, {13001: pan == 13001})
+    d["annotations"][0]["amodal_repaired"] = True  # as the loaders flag a repaired mask
+    assert GroundTruthLookup("unused")(d).amodal_ids.tolist() == [13001]
+    with pytest.raises(DatasetFormatError, match="rep_panoptic.png: visible mask of segment 13001"):
+        GroundTruthLookup("unused", repair_amodal=False)(d)
+
+
+def test_evaluators_get_repair_amodal_from_the_config(tmp_path):
+    from detectron2.data import MetadataCatalog
+
+    from common import get_unlock_cfg
+    from unlock.classes import class_metadata
+    from unlock.evaluation import build_unlock_evaluator
+
+    name = "gt_repair_cfg_split"
+    MetadataCatalog.get(name).set(**class_metadata("k2b"), evaluator_type="amodal_panoptic")
+    cfg = get_unlock_cfg(opts=["UNLOCK.DATA.REPAIR_AMODAL", "False"])
+    evaluators = build_unlock_evaluator(cfg, name, str(tmp_path))._evaluators
+    assert evaluators and all(e._gt._repair_amodal is False for e in evaluators)

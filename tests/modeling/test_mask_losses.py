@@ -141,3 +141,34 @@ def test_bad_options_rejected():
         mask_loss_kwargs_from_cfg(cfg)
     with pytest.raises(ValueError, match="NORMALIZATION"):
         _loss(_agnostic_logits(), [_instances()], normalization="sum")
+
+
+def _unlabelled_instances():
+    """One object without a label of this branch: empty GT mask, ignore map over the whole image
+    (what data/detection_utils.py object_ignore_masks gives it)."""
+    inst = Instances((2, 2))
+    inst.proposal_boxes = Boxes(torch.tensor([[0.0, 0.0, 2.0, 2.0]]))
+    inst.gt_classes = torch.tensor([0])
+    inst.gt_masks = BitMasks(torch.zeros(1, 2, 2, dtype=torch.bool))
+    inst.gt_mask_ignore = BitMasks(torch.ones(1, 2, 2, dtype=torch.bool))
+    return inst
+
+
+@pytest.mark.parametrize("mode", ["faithful", "intended"])
+def test_object_without_label_of_the_branch_is_not_trained(mode):
+    # faithful: not a whole-RoI positive (the authors' branch has no such object at all)
+    t, w = mask_targets_and_weights(_unlabelled_instances(), 2, ignore_mode=mode)
+    assert t.sum().item() == 0.0 and w.sum().item() == 0.0
+    logits = _agnostic_logits()
+    loss, _ = _loss(logits, [_unlabelled_instances()], ignore_mode=mode, normalization="all")
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
+@pytest.mark.parametrize("mode", ["faithful", "intended"])
+def test_all_normalisation_counts_only_labelled_objects(mode):
+    labelled, unlabelled = _instances(), _unlabelled_instances()
+    both = Instances.cat([labelled, unlabelled])
+    logits = torch.tensor([[LOGITS], [LOGITS]], requires_grad=True)
+    loss, _ = _loss(logits, [both], ignore_mode=mode, normalization="all")
+    alone, _ = _loss(_agnostic_logits(), [labelled], ignore_mode=mode, normalization="all")
+    assert loss.item() == pytest.approx(alone.item(), rel=1e-6)

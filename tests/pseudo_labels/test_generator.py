@@ -167,3 +167,23 @@ def test_histogram_pass_matches_label_pass_quantisation(tmp_path):
         np.sort(np.repeat(np.arange(10001), sem.counts.sum(0))),
         np.sort(quantize_scores(conf, 10001)),
     )
+
+
+@pytest.mark.parametrize("kind", ["raw", "labels"])
+def test_truncated_json_is_redone_and_stale_temp_files_removed(tmp_path, kind):
+    clean = make_cfg(tmp_path, f"opll_gen_trunc_{kind}", out="clean")
+    generator.generate_pseudo_labels(clean)
+    cfg = clean.clone()
+    cfg.UNLOCK.OPLL.OUTPUT_DIR = str(tmp_path / "damaged")
+    generator.generate_pseudo_labels(cfg)
+    root = cfg.UNLOCK.OPLL.OUTPUT_DIR
+    path = (storage.raw_json_path if kind == "raw" else storage.label_json_path)(root, "img002")
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)  # e.g. a copy cut short or a full disk
+    manifest = storage.read_manifest(root)
+    storage.write_manifest(root, dict(manifest, status="running"))  # as a killed run leaves it
+    for stale in (os.path.join(root, ".tmp-a.json"), os.path.join(root, "raw", ".tmp-b.png")):
+        open(stale, "wb").close()  # 0-byte leftovers of killed atomic writes
+    # Used to fail with "not valid JSON" instead of labelling that image again.
+    generator.generate_pseudo_labels(cfg)
+    assert tree_hashes(root) == tree_hashes(clean.UNLOCK.OPLL.OUTPUT_DIR)

@@ -13,7 +13,7 @@ def test_missing_dataset_folder_is_a_clear_error(tmp_path):
          "--datasets", "unlock_synthetic_source_val"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "dataset_statistics.py: error: unlock_synthetic_source_val:" in proc.stderr
     assert os.path.join("KITTI-360-APS", "Image", "val") in proc.stderr
     assert "Traceback" not in proc.stderr

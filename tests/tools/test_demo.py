@@ -105,7 +105,7 @@ def test_unknown_config_key_names_key_and_file(tmp_path, capsys):
     config.write_text(f'_BASE_: "{TINY_CONFIG}"\nMODEL:\n  ROI_HEADS:\n    NUM_CLASES: 7\n')
     rc, err = _run(capsys, "--config-file", str(config), "--input", "x", "--output", "o")
     line = _error_line(err)
-    assert rc == 1 and "unknown config key 'MODEL.ROI_HEADS.NUM_CLASES'" in line
+    assert rc == 2 and "unknown config key 'MODEL.ROI_HEADS.NUM_CLASES'" in line
     assert str(config) in line
     with pytest.raises(ConfigLoadError, match=r"--opts: unknown config key 'UNLOCK.NOPE'"):
         load_config(TINY_CONFIG, ["UNLOCK.NOPE", "1"])
@@ -117,13 +117,13 @@ def test_missing_and_unreadable_weights(tmp_path, images, capsys):
     common = ["--config-file", TINY_CONFIG, "--input", str(images), "--output", str(tmp_path)]
     absent = str(tmp_path / "absent.pth")
     rc, err = _run(capsys, *common, "--opts", "MODEL.WEIGHTS", absent)
-    assert rc == 1 and f"weights file not found: {absent}" in _error_line(err)
+    assert rc == 2 and f"weights file not found: {absent}" in _error_line(err)
     rc, err = _run(capsys, *common)  # MODEL.WEIGHTS "" in the tiny config
-    assert rc == 1 and "MODEL.WEIGHTS is empty" in _error_line(err)
+    assert rc == 2 and "MODEL.WEIGHTS is empty" in _error_line(err)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x00" * 64)
     rc, err = _run(capsys, *common, "--opts", "MODEL.WEIGHTS", str(garbage))
-    assert rc == 1 and f"{garbage}: not a readable" in _error_line(err)
+    assert rc == 2 and f"{garbage}: not a readable" in _error_line(err)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_class_count_mismatch(tmp_path, images, weights, capsys, key, value, exp
         value,
     )
     line = _error_line(err)
-    assert rc == 1 and expected in line and "in the checkpoint but" in line
+    assert rc == 2 and expected in line and "in the checkpoint but" in line
 
 
 def test_config_the_model_rejects(tmp_path, images, weights, capsys):
@@ -173,7 +173,7 @@ def test_config_the_model_rejects(tmp_path, images, weights, capsys):
         "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
         "19",
     )
-    assert rc == 1 and "NUM_CLASSES=19" in _error_line(err)
+    assert rc == 2 and "NUM_CLASSES=19" in _error_line(err)
 
 
 def test_input_errors(tmp_path, images, capsys):
@@ -181,11 +181,11 @@ def test_input_errors(tmp_path, images, capsys):
     fake.write_text("plain text with an image extension")
     common = ["--config-file", TINY_CONFIG, "--output", str(tmp_path / "o")]
     rc, err = _run(capsys, *common, "--input", str(images))
-    assert rc == 1 and f"{fake}: not an image" in _error_line(err)
+    assert rc == 2 and f"{fake}: not an image" in _error_line(err)
     empty = tmp_path / "empty"
     empty.mkdir()
     rc, err = _run(capsys, *common, "--input", str(empty))
-    assert rc == 1 and f"{empty}: folder contains no images" in _error_line(err)
+    assert rc == 2 and f"{empty}: folder contains no images" in _error_line(err)
     with pytest.raises(NoInputImagesError, match="pattern matches no file"):
         collect_image_paths([str(tmp_path / "*.nothing")])
     with pytest.raises(InputImageError, match="input not found"):
@@ -210,7 +210,7 @@ def test_output_folder_that_cannot_be_written(tmp_path, images, capsys):
         str(target),
     )
     line = _error_line(err)
-    assert rc == 1 and f"{target}: output folder cannot be written" in line
+    assert rc == 2 and f"{target}: output folder cannot be written" in line
 
 
 def test_unique_stems():
@@ -240,6 +240,6 @@ def test_cli_exit_status_and_one_line_message(tmp_path):
         timeout=300,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "demo.py: error: --opts: unknown config key 'MODEL.NOT_A_KEY'" in result.stderr

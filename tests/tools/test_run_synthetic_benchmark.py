@@ -58,7 +58,7 @@ def test_unknown_ablation_row_is_a_clear_error(tmp_path):
          "--quick", "--ablations", "--rows", "not_a_row", "--output", str(tmp_path / "b")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "unknown ablation rows ['not_a_row']" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -72,7 +72,7 @@ def test_output_folder_holds_one_data_seed(tmp_path):
          "--quick", "--data-seed", "1", "--output", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "benchmark_params.json" in proc.stderr and "'data_seed': 1" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (out / "datasets").exists()  # refused before anything was generated

@@ -1,6 +1,7 @@
 """tools/train_net.py end to end on a tiny generated synthetic benchmark (in-process):
 source-only training + final evaluation, UNLOCK adaptation (OPLL generation before the trainer,
-ADCL pool, pasting mapper) from that checkpoint, then the --eval-only path."""
+ADCL pool, pasting mapper) from that checkpoint, then the --eval-only path; and a run killed with
+SIGKILL and resumed ending with the weights of a run never killed (README "Exact resume")."""
 
 import importlib.util
 import math
@@ -102,3 +103,60 @@ def test_source_only_then_unlock_then_eval_only(tmp_path):
         *common,
     )
     assert "sem_seg" in evaluated and math.isfinite(evaluated["sem_seg"]["mIoU"])
+
+
+def _weights_sha1(path):
+    import hashlib
+
+    import torch
+
+    model = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    digest = hashlib.sha1()
+    for key in sorted(model):
+        digest.update(key.encode() + model[key].numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    """A real SIGKILL wherever it lands after the second checkpoint (during a step, a save or a
+    metrics write): the resumed run ends with the weights of a run that was never killed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    generate_synthetic_benchmark(
+        str(tmp_path / "unlock_synthetic"), seed=0, num_source=3, num_source_val=1,
+        num_target_train=1, num_target_test=1, scale=0.1, workers=1, progress=False,
+    )  # fmt: skip
+    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path), OMP_NUM_THREADS="1")
+
+    def cmd(out, *extra):
+        opts = ["SEED", "0", "SOLVER.MAX_ITER", "10", "SOLVER.CHECKPOINT_PERIOD", "2",
+                "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]  # fmt: skip
+        tool = os.path.join(REPO_ROOT, "tools", "train_net.py")
+        return [sys.executable, tool, "--config-file", TINY_CONFIG, *extra, *opts]
+
+    def run(*args):
+        proc = subprocess.run(cmd(*args), env=env, cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    run(tmp_path / "clean")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd(killed), env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        while not (killed / "model_0000003.pth").exists() and proc.poll() is None:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "model_final.pth").exists()
+    run(killed, "--resume")
+    assert not [p for p in os.listdir(killed) if p.startswith(".tmp-")]
+    assert _weights_sha1(killed / "model_final.pth") == _weights_sha1(
+        tmp_path / "clean" / "model_final.pth"
+    )

@@ -1,6 +1,8 @@
 """Weights loading with clear errors (unlock.utils.checkpoint) on a tiny module with the
 parameter names of the UNLOCK model's class-count layers."""
 
+import logging
+
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -8,6 +10,7 @@ from torch import nn
 
 from unlock.utils.checkpoint import (
     CheckpointShapeMismatchError,
+    UnlockCheckpointer,
     WeightsNotFoundError,
     WeightsUnreadableError,
     describe_shape_mismatch,
@@ -124,3 +127,60 @@ def test_describe_other_mismatch():
     # Same class count in a class-count layer (e.g. another hidden size): no class hint.
     text = describe_shape_mismatch("roi_heads.box_predictor.cls_score.weight", (8, 16), (8, 32))
     assert "NUM_CLASSES" not in text
+
+
+def test_garbage_file_message_gives_no_unsafe_advice(tmp_path):
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x80\x04garbage that is not a checkpoint" * 4)
+    with pytest.raises(WeightsUnreadableError) as info:
+        load_weights(_TinyModel(), str(garbage))
+    message = str(info.value)
+    assert message.startswith(f"{garbage}: not a readable")
+    # torch's text advises weights_only=False, which would run code from a suspicious file.
+    assert "weights_only" not in message and "\n" not in message
+
+
+def test_missing_head_parameters_are_refused(tmp_path):
+    source = _TinyModel()
+    del source.sem_seg_head  # e.g. a backbone-only checkpoint used for evaluation
+    path = _save(source, tmp_path)
+    with pytest.raises(CheckpointShapeMismatchError, match="has no parameter 'sem_seg_head"):
+        load_weights(_TinyModel(), path)
+
+
+def test_fine_tuning_logs_one_warning_summary(tmp_path, caplog):
+    path = _save(_TinyModel(things=8), tmp_path)
+    log = logging.getLogger("unlock.utils.checkpoint")
+    log.addHandler(caplog.handler)
+    try:
+        load_weights(_TinyModel(things=7), path, allow_shape_mismatch=True)
+    finally:
+        log.removeHandler(caplog.handler)
+    # The handler may see a record twice (here and via the root logger): count records once.
+    summary = list({id(r): r for r in caplog.records if "NOT LOADED" in r.getMessage()}.values())
+    assert len(summary) == 1 and summary[0].levelno == logging.WARNING
+    text = summary[0].getMessage()
+    assert text.startswith(path) and "8 parameters with another shape" in text
+    assert "trained with 8 classes, the config builds 7" in text
+    assert "missing from the checkpoint" not in text  # the skipped ones are not listed twice
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    model = _TinyModel()
+    checkpointer = UnlockCheckpointer(model, str(tmp_path))
+    checkpointer.save("model_0000001")
+    good = (tmp_path / "model_0000001.pth").read_bytes()
+
+    def killed_mid_write(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # stands for the kill: nothing after this line runs
+
+    monkeypatch.setattr(torch, "save", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        checkpointer.save("model_0000001")
+    with pytest.raises(KeyboardInterrupt):
+        checkpointer.save("model_0000002")
+    assert (tmp_path / "model_0000001.pth").read_bytes() == good
+    assert not (tmp_path / "model_0000002.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000001.pth"]

@@ -70,4 +70,4 @@ def test_tool_builds_pool_from_raw_predictions(tmp_path):
         ("pano0", 0.97, (3, 2, 10, 8)),
         ("pano1", 0.97, (4, 2, 11, 8)),
     ]
-    assert tool.main(["--config-file", TINY_CONFIG, "--pseudo-labels", str(tmp_path / "no")]) == 1
+    assert tool.main(["--config-file", TINY_CONFIG, "--pseudo-labels", str(tmp_path / "no")]) == 2

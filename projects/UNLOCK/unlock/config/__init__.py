@@ -1,9 +1,11 @@
 """Config of detectron2-unlock: ``add_unlock_config`` composes one adder per concept."""
 from .adcl import add_adcl_config
+from .backbone import add_timm_backbone_config
 from .data import add_dataset_config
 from .evaluation import add_unlock_eval_config
 from .model import add_amodal_model_config
 from .opll import add_opll_config
+from .solver import add_solver_config
 
 __all__ = [
     "add_unlock_config",
@@ -12,6 +14,8 @@ __all__ = [
     "add_opll_config",
     "add_adcl_config",
     "add_unlock_eval_config",
+    "add_solver_config",
+    "add_timm_backbone_config",
 ]
 
 
@@ -22,3 +26,5 @@ def add_unlock_config(cfg):
     add_opll_config(cfg)
     add_adcl_config(cfg)
     add_unlock_eval_config(cfg)
+    add_solver_config(cfg)
+    add_timm_backbone_config(cfg)

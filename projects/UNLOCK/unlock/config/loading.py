@@ -64,7 +64,7 @@ def load_config(config_file: str, opts: Sequence[str] = (), *, freeze: bool = Tr
     """Builds an UNLOCK config from a YAML file and ``KEY VALUE`` overrides.
 
     Args:
-        config_file: YAML file (``_BASE_`` chains allowed).
+        config_file: YAML file (``_BASE_`` chains allowed); "" starts from the defaults.
         opts: flat list of overrides, e.g. ``["MODEL.WEIGHTS", "model.pth"]``.
         freeze: freeze the returned config.
 
@@ -75,12 +75,13 @@ def load_config(config_file: str, opts: Sequence[str] = (), *, freeze: bool = Tr
         ConfigLoadError: missing file, unknown key (the message names the key and the file that
             sets it), or a value of the wrong type.
     """
-    if not os.path.isfile(config_file):
+    if config_file and not os.path.isfile(config_file):
         raise ConfigLoadError(f"{config_file}: config file not found")
     cfg = get_cfg()
     add_unlock_config(cfg)
     try:
-        cfg.merge_from_file(config_file)
+        if config_file:
+            cfg.merge_from_file(config_file)
     except (KeyError, ValueError, TypeError, AssertionError, yaml.YAMLError) as e:
         raise _config_error(e, config_file, config_file) from e
     opts = list(opts)

@@ -34,7 +34,8 @@ def add_amodal_model_config(cfg):
     cfg.MODEL.MASK_LOSS.IGNORE_MODE = "intended"
     # A cell is ignored when the RoI-aligned ignore coverage is at least this value.
     cfg.MODEL.MASK_LOSS.IGNORE_COVERAGE = 0.5
-    # "valid": mean over non-ignored cells; "all": mean over all cells (authors' code).
+    # "valid": mean over non-ignored cells; "all": mean over all cells of the RoIs of objects
+    # labelled in that branch (authors' code).
     cfg.MODEL.MASK_LOSS.NORMALIZATION = "valid"
     # Weight of the visible loss_mask.
     cfg.MODEL.MASK_LOSS.VISIBLE_WEIGHT = 1.0

@@ -52,5 +52,3 @@ def add_opll_config(cfg):
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_BLUR_PROB = 0.5
     # Range of the blur sigma, drawn once per batch (authors: 0.15-1.15); kernel about 10 % of each side.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_BLUR_SIGMA = (0.15, 1.15)
-    # Learning-rate multipliers (sem_seg_head, FPN, ROI/RPN heads, backbone); authors: 1e4, 10, 0.1, 1.
-    cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS = (1.0, 1.0, 1.0, 1.0)

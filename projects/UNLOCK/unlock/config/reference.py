@@ -10,7 +10,9 @@ from detectron2.config import get_cfg
 
 from . import add_unlock_config
 
-_ADDER_FILES = ("model.py", "data.py", "opll.py", "adcl.py", "evaluation.py")
+_ADDER_FILES = (
+    "model.py", "backbone.py", "data.py", "opll.py", "adcl.py", "evaluation.py", "solver.py"
+)
 _ASSIGN = re.compile(r"^\s*cfg\.([A-Z0-9_.]+)\s*=\s*(.+)$")
 
 

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "rgb_to_id",
     "read_panoptic_ids",
+    "check_segment_ids",
     "semantic_from_panoptic",
     "panoptic_to_annotations",
     "annotations_to_objects",
@@ -76,6 +77,26 @@ def _id_lookup(ids: np.ndarray, table: Dict[int, int], default: int) -> np.ndarr
     uniq, inv = np.unique(ids, return_inverse=True)
     vals = np.array([table.get(int(u), default) for u in uniq], dtype=np.int64)
     return vals[inv].reshape(ids.shape)
+
+
+# Value of void pixels in the panoptic PNGs (fmt §1.1); every other id must be a listed segment.
+PANOPTIC_VOID_ID = 255
+
+
+def check_segment_ids(pan_ids: np.ndarray, segments_info: Sequence[Dict], pan_path: str) -> None:
+    """Raises DatasetFormatError when ``pan_ids`` holds an id that is neither void (255) nor a
+    segment of ``segments_info``: such pixels would otherwise become void silently in training
+    and evaluation alike, hiding a broken or mismatched annotation file."""
+    table = {int(s["id"]): 1 for s in segments_info}
+    table[PANOPTIC_VOID_ID] = 1
+    unknown = _id_lookup(pan_ids, table, 0) == 0
+    if unknown.any():
+        bad = np.unique(pan_ids[unknown])
+        shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise DatasetFormatError(
+            f"{pan_path}: segment ids {shown} ({int(unknown.sum())} px) are not in its "
+            "segments_info (void is 255)"
+        )
 
 
 def semantic_from_panoptic(pan_ids: np.ndarray, segments_info: Sequence[Dict]) -> np.ndarray:

@@ -5,15 +5,15 @@
   the authors use weight 10, a sum over tensors of per-tensor MSE, parameters only, no buffers).
   It is a forward hook on the model, so ``SimpleTrainer.run_step`` sums it with the other losses
   and the checkpoint's state dict is unchanged.
-* ``lr_factor``: per-module learning-rate multipliers (sem_seg_head, FPN, RPN/ROI heads,
-  bottom-up backbone), the authors' decode_head x1e4, neck x10, heads x0.1, backbone x1.
+* The authors' per-module learning rates are a solver option, ``SOLVER.LR_MULTIPLIERS``
+  (``optimizer.py``), not an extra: the paper's AdamW lr of 1e-7 is their base (docs/method.md).
 * The EMA-teacher ClassMix branch (note §7.3) lives in ``classmix.py``; ``check_extras``
   validates its keys.
 """
 
 import copy
 import logging
-from typing import Dict, Sequence
+from typing import Dict
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -60,10 +60,6 @@ def check_extras(cfg) -> None:
             strong_augment_from_cfg(cfg)
         except ValueError as e:
             raise ValueError(f"UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_* / CLASSMIX_BLUR_*: {e}") from e
-    if len(cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS) != 4:
-        raise ValueError(
-            "UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS needs 4 values (sem, FPN, heads, backbone)"
-        )
 
 
 class ParameterAnchor:
@@ -102,21 +98,3 @@ class ParameterAnchor:
         output["loss_anchor"] = self.loss(module)
         return output
 
-
-def lr_factor(name: str, multipliers: Sequence[float]) -> float:
-    """Learning-rate multiplier of parameter ``name`` of an AmodalPanopticFPN.
-
-    Args:
-        name: full parameter name, e.g. "backbone.fpn_lateral2.weight".
-        multipliers: (sem_seg_head, FPN, RPN/ROI heads, bottom-up backbone).
-    """
-    sem, fpn, heads, bottom_up = multipliers
-    if name.startswith("sem_seg_head."):
-        return sem
-    if name.startswith("backbone.bottom_up."):
-        return bottom_up
-    if name.startswith("backbone."):
-        return fpn
-    if name.startswith(("proposal_generator.", "roi_heads.")):
-        return heads
-    return 1.0

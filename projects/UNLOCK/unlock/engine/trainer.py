@@ -14,20 +14,25 @@ import logging
 import os
 from typing import Dict
 
-import torch
+import numpy as np
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
-from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
+from detectron2.utils.events import CommonMetricPrinter, TensorboardXWriter
 
 from ..pseudo_labels import storage
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
 from ..pseudo_labels.generator import generate_pseudo_labels
+from ..utils.checkpoint import UnlockCheckpointer
+from ..utils.cli import empty_dataset_error, remove_stale_temp_files
+from ..utils.events import AtomicJSONWriter
 from ..utils.file_io import atomic_write_json
 from .classmix import attach_classmix
-from .extras import ParameterAnchor, check_extras, lr_factor
+from .exact_resume import IsolatedRNGMapper, preserved_rng, replay_batches, rng_state, set_rng_state
+from .extras import ParameterAnchor, check_extras
+from .optimizer import build_unlock_lr_scheduler, build_unlock_optimizer, uses_default_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +41,78 @@ class UnlockTrainer(DefaultTrainer):
     """DefaultTrainer for AmodalPanopticFPN on (pseudo-)labelled amodal data."""
 
     def __init__(self, cfg):
+        if comm.is_main_process():
+            # Left by a kill during an atomic save; no other process writes here yet.
+            remove_stale_temp_files(cfg.OUTPUT_DIR)
         with _ddp_for_cpu_modules():
             super().__init__(cfg)
         if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0:
             # The authors' EMA-teacher ClassMix extra replaces the inner training step.
             attach_classmix(self, cfg)
+
+    def build_hooks(self):
+        """detectron2's hooks, saving through :class:`UnlockCheckpointer`: atomic checkpoint
+        files, and a WARNING summary of what fine-tuning from MODEL.WEIGHTS did not load.
+
+        ``DefaultTrainer.__init__`` builds its ``DetectionCheckpointer`` just before calling this,
+        so replacing it here makes every hook use the new one (no detectron2 file is forked).
+        """
+        self.checkpointer = UnlockCheckpointer(
+            self.checkpointer.model,
+            self.cfg.OUTPUT_DIR,
+            allow_shape_mismatch=True,
+            allow_empty=True,
+            **self.checkpointer.checkpointables,
+        )
+        return super().build_hooks()
+
+    def build_writers(self):
+        """detectron2's writers with a ``metrics.json`` that a kill never leaves truncated."""
+        # detectron2's default_writers, with the JSON writer swapped (building the stock one
+        # first would already create an empty metrics.json).
+        return [
+            CommonMetricPrinter(self.max_iter),
+            AtomicJSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
+            TensorboardXWriter(self.cfg.OUTPUT_DIR),
+        ]
+
+    def state_dict(self):
+        """detectron2's trainer state plus the random state of the training step (exact resume;
+        only the main process writes checkpoints, so it is the main process's state)."""
+        state = super().state_dict()
+        state["rng"] = rng_state()
+        return state
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self._resume_rng = state_dict.get("rng")
+
+    def resume_or_load(self, resume=True):
+        """detectron2's resume, made exact (exact_resume.py): after loading the checkpoint of
+        iteration k, the data stream is replayed by the k + 1 batches that the first run consumed
+        and the saved random state is restored, so training continues as if never stopped."""
+        self._resume_rng = None
+        super().resume_or_load(resume=resume)
+        if not (resume and self.start_iter > 0):
+            return
+        inner = self._trainer
+        # The iterators are created in the order the first run's first step created them.
+        inner._data_loader_iter_obj = replay_batches(inner.data_loader, self.start_iter)
+        if getattr(inner, "unlabelled_loader", None) is not None:  # ClassMix extra
+            inner._unlabelled_iter_obj = replay_batches(inner.unlabelled_loader, self.start_iter)
+        if self._resume_rng is None:
+            logger.warning("The checkpoint has no random state (older run): resume is not exact")
+        elif comm.get_world_size() > 1 and not comm.is_main_process():
+            logger.info("Random state restored on the main process only (one state is saved)")
+        else:
+            set_rng_state(self._resume_rng)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """detectron2's test; during training (TEST.EVAL_PERIOD) it leaves the training's random
+        streams as they were, so an evaluation does not change what the next steps draw."""
+        with preserved_rng():
+            return super().test(cfg, model, evaluators)
 
     @classmethod
     def build_model(cls, cfg):
@@ -53,26 +125,17 @@ class UnlockTrainer(DefaultTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model):
-        """detectron2's SGD; with per-module LR multipliers when the extra is configured."""
-        multipliers = tuple(cfg.UNLOCK.OPLL.EXTRAS.LR_MULTIPLIERS)
-        if all(m == 1.0 for m in multipliers):
+        """detectron2's SGD, or the paper's AdamW / per-module LR multipliers (optimizer.py)."""
+        if uses_default_optimizer(cfg):
             return super().build_optimizer(cfg, model)
-        params = get_default_optimizer_params(
-            model,
-            base_lr=cfg.SOLVER.BASE_LR,
-            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
-            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
-            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
-            lr_factor_func=lambda name: lr_factor(name, multipliers),
-        )
-        optimizer = torch.optim.SGD(
-            params,
-            lr=cfg.SOLVER.BASE_LR,
-            momentum=cfg.SOLVER.MOMENTUM,
-            nesterov=cfg.SOLVER.NESTEROV,
-            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-        )
-        return maybe_add_gradient_clipping(cfg, optimizer)
+        return build_unlock_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """detectron2's schedulers, plus "WarmupPolyLR" (paper Sec. 4.2; optimizer.py)."""
+        if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupPolyLR":
+            return build_unlock_lr_scheduler(cfg, optimizer)
+        return super().build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -81,7 +144,20 @@ class UnlockTrainer(DefaultTrainer):
             from ..data.adcl.paste_mapper import ObjectPasteDatasetMapper as Mapper
         else:
             from ..data.dataset_mapper import AmodalDatasetMapper as Mapper
-        return build_detection_train_loader(cfg, mapper=Mapper(cfg, is_train=True))
+        mapper = Mapper(cfg, is_train=True)
+        if cfg.DATALOADER.NUM_WORKERS == 0:
+            # Without workers the mapper would draw from the training step's random streams,
+            # and a resumed run could not replay the data stream exactly (exact_resume.py).
+            seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.randint(2**31))
+            mapper = IsolatedRNGMapper(mapper, seed + 1000 * comm.get_rank())
+        try:
+            return build_detection_train_loader(cfg, mapper=mapper)
+        except AssertionError as e:
+            # detectron2 asserts "Dataset '<name>' is empty!": report it as an input error.
+            empty = [n for n in cfg.DATASETS.TRAIN if f"'{n}' is empty" in str(e)]
+            if empty:
+                raise empty_dataset_error(empty[0]) from e
+            raise
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -194,6 +270,7 @@ def build_pool_if_needed(cfg: CfgNode, pl_root: str) -> None:
     if pool.get("key") == key and os.path.isfile(os.path.join(a.POOL_DIR, "index.json")):
         logger.info(f"ADCL pool in {a.POOL_DIR} is up to date; skipping")
         return
+    remove_stale_temp_files(a.POOL_DIR)  # POOL_DIR may lie outside pl_root (cleaned by OPLL)
     build_pool_from_raw_predictions(cfg, pl_root, a.POOL_DIR)
     manifest.pop("version", None)
     storage.write_manifest(pl_root, dict(manifest, pool={"key": key, "dir": a.POOL_DIR}))

@@ -23,8 +23,11 @@ class GroundTruthEvaluator(DatasetEvaluator):
         dataset_name: str,
         class_names: Sequence[str],
         protocols: Sequence[str] = ("oass", "strict"),
+        repair_amodal: bool = True,
     ):
         self._dataset_name = dataset_name
+        # UNLOCK.DATA.REPAIR_AMODAL: False makes a GT amodal mask repaired at load time an error.
+        self._repair_amodal = bool(repair_amodal)
         self._class_names = list(class_names)
         self._protocols = list(protocols)
         self.reset()
@@ -34,7 +37,7 @@ class GroundTruthEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name)
+        self._gt = GroundTruthLookup(self._dataset_name, repair_amodal=self._repair_amodal)
         self._stats = self._new_statistics()
 
     def _gathered_statistics(self) -> Optional[List[Any]]:

@@ -72,13 +72,18 @@ def build_unlock_evaluator(
     names = list(meta.stuff_classes)
     things = list(meta.thing_classes)
     min_size = cfg.UNLOCK.EVAL.MIN_REGION_SIZE
+    repair = cfg.UNLOCK.DATA.REPAIR_AMODAL  # as the training mapper: False raises
     makers = {
-        "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, names, protocols),
-        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, names, protocols),
-        "amodal_panoptic": lambda: UnlockAmodalPanopticEvaluator(dataset_name, names, protocols),
-        "instance": lambda: UnlockInstanceEvaluator(dataset_name, things, protocols, min_size),
+        "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, names, protocols, repair),
+        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, names, protocols, repair),
+        "amodal_panoptic": lambda: UnlockAmodalPanopticEvaluator(
+            dataset_name, names, protocols, repair
+        ),
+        "instance": lambda: UnlockInstanceEvaluator(
+            dataset_name, things, protocols, min_size, repair
+        ),
         "amodal_instance": lambda: UnlockAmodalInstanceEvaluator(
-            dataset_name, things, protocols, min_size
+            dataset_name, things, protocols, min_size, repair
         ),
     }
     evaluators: List[DatasetEvaluator] = [makers[t]() for t in tasks]

@@ -7,6 +7,7 @@ A small LRU cache lets the evaluators of one combined run decode each image's fi
 """
 
 import logging
+import os
 from collections import OrderedDict
 from functools import cached_property
 from typing import Dict, Tuple
@@ -22,6 +23,7 @@ except ImportError:  # PIL fallback
 from detectron2.data import DatasetCatalog
 
 from unlock.classes import IGNORE_LABEL, LABEL_DIVISOR, NUM_CLASSES, THING_TRAIN_IDS
+from unlock.data.validation import DatasetFormatError
 from unlock.utils.masks import decode_segmentation
 
 from .overlap import id_lookup
@@ -122,6 +124,9 @@ class ImageGroundTruth:
 def _decode_png(path: str) -> np.ndarray:
     """(H, W) single-channel values or (H, W, 4) RGBX uint8, decoded with OpenCV when present
     (about twice as fast as PIL on 2048x400 PNGs), else PIL."""
+    if not os.path.isfile(path):
+        # e.g. an instance PNG named by the dataset dict and deleted since: never a fallback.
+        raise DatasetFormatError(f"{path}: ground-truth PNG named by the dataset dict is missing")
     if cv2 is not None:
         arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if arr is None:
@@ -246,13 +251,14 @@ class GroundTruthLookup:
     like detectron2's DatasetMapper), so such inputs are completed from the split's original dicts
     in the DatasetCatalog, looked up by ``image_id`` (the catalog is read once, on first need)."""
 
-    def __init__(self, dataset_name: str):
+    def __init__(self, dataset_name: str, *, repair_amodal: bool = True):
         self._dataset_name = dataset_name
+        self._repair_amodal = repair_amodal
         self._by_id: Dict[str, Dict] = None
 
     def __call__(self, inp: Dict) -> ImageGroundTruth:
         if all(k in inp for k in ("annotations", "pan_seg_file_name", "segments_info")):
-            return load_ground_truth(inp)
+            return self._load(inp)
         if self._by_id is None:
             try:
                 dicts = DatasetCatalog.get(self._dataset_name)
@@ -268,4 +274,17 @@ class GroundTruthLookup:
                 f"{inp.get('file_name')}: image_id {inp.get('image_id')!r} is not in dataset "
                 f"{self._dataset_name!r}"
             )
-        return load_ground_truth(full)
+        return self._load(full)
+
+    def _load(self, dataset_dict: Dict) -> ImageGroundTruth:
+        if not self._repair_amodal:
+            # The loaders always repair (and flag) a visible mask outside its amodal mask; with
+            # UNLOCK.DATA.REPAIR_AMODAL=False evaluation refuses such GT, as training does.
+            for ann in dataset_dict.get("annotations", []):
+                if ann.get("amodal_repaired"):
+                    raise DatasetFormatError(
+                        f"{dataset_dict.get('pan_seg_file_name', dataset_dict.get('file_name'))}: "
+                        f"visible mask of segment {ann.get('segment_id')} is not inside its "
+                        "amodal mask (UNLOCK.DATA.REPAIR_AMODAL=False)"
+                    )
+        return load_ground_truth(dataset_dict)

@@ -124,9 +124,10 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
         thing_classes: Sequence[str],
         protocols: Sequence[str] = ("oass", "strict"),
         min_region_size: int = 100,
+        repair_amodal: bool = True,
     ):
         self._min_region_size = int(min_region_size)
-        super().__init__(dataset_name, thing_classes, protocols)
+        super().__init__(dataset_name, thing_classes, protocols, repair_amodal)
 
     def _new_statistics(self) -> Dict[str, APAccumulator]:
         return {p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols}

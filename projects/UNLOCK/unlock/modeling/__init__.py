@@ -1,5 +1,6 @@
 """Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the amodal mask head, the
-ignore-aware mask loss and the occlusion-aware fusion. Importing registers them."""
+ignore-aware mask loss, the occlusion-aware fusion and the timm backbones. Importing registers
+them."""
 
 from .amodal_mask_head import (
     ROI_AMODAL_MASK_HEAD_REGISTRY,
@@ -16,6 +17,7 @@ from .postprocessing import (
     combine_amodal_panoptic_outputs,
     combine_visible_panoptic,
 )
+from .timm_backbone import TimmBackbone, build_timm_backbone, build_timm_fpn_backbone
 
 __all__ = [
     "ROI_AMODAL_MASK_HEAD_REGISTRY",
@@ -31,4 +33,7 @@ __all__ = [
     "ignore_aware_mask_loss",
     "mask_loss_kwargs_from_cfg",
     "mask_targets_and_weights",
+    "TimmBackbone",
+    "build_timm_backbone",
+    "build_timm_fpn_backbone",
 ]

@@ -9,6 +9,15 @@ the same cells.
 Differences from the authors' code (reference note code §8.2): their target builder writes 255
 into a bool array, so fully uncertain cells silently become *positives* and nothing is ignored.
 ``ignore_mode="faithful"`` reproduces that; ``"intended"`` (default) implements Eq. 7.
+
+Objects without a label of a branch (an OPLL detection certain only as amodal, a source object
+without an amodal annotation) reach the loss with an empty GT mask and an ignore map over the
+whole image (``object_ignore_masks`` in data/detection_utils.py). The authors' branches keep
+separate object lists, so such an object simply is not in that branch: in every mode that uses
+ignore maps its RoIs get weight 0 and, with ``normalization="all"``, do not count in the
+denominator either. Without this, ``faithful`` would turn the all-ones ignore map into a
+whole-RoI positive target. Neither mode inflates GT boxes by ignore pixels (docs/method.md,
+"Differences").
 """
 
 import logging
@@ -107,23 +116,45 @@ def mask_targets_and_weights(
     Returns:
         targets: (N, side, side) float32 in {0, 1}; weights: (N, side, side) float32 in {0, 1}.
     """
+    targets, weights, _ = _targets_weights_labelled(
+        instances, side, gt_field, ignore_field, ignore_mode, ignore_coverage
+    )
+    return targets, weights
+
+
+def _targets_weights_labelled(
+    instances: Instances,
+    side: int,
+    gt_field: str,
+    ignore_field: str,
+    ignore_mode: str,
+    ignore_coverage: float,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`mask_targets_and_weights` plus ``labelled`` (N,) bool: False for the RoIs of
+    objects without a label of this branch (module docstring)."""
     if not instances.has(gt_field):
         raise ValueError(
             f"Mask loss needs the field '{gt_field}' on the training Instances; got fields "
             f"{sorted(instances.get_fields())}"
         )
     boxes = instances.proposal_boxes.tensor
-    targets = instances.get(gt_field).crop_and_resize(boxes, side)
+    gt = instances.get(gt_field)
+    targets = gt.crop_and_resize(boxes, side)
     weights = torch.ones(targets.shape, dtype=torch.float32, device=targets.device)
+    labelled = torch.ones(len(targets), dtype=torch.bool, device=targets.device)
     if ignore_mode != "none" and instances.has(ignore_field):
         ignore = instances.get(ignore_field)
         ignore = ignore.tensor if isinstance(ignore, BitMasks) else torch.as_tensor(ignore)
+        # The mapper's mark of "no label of this kind": empty GT mask, ignore map everywhere.
+        unlabelled = ~gt.nonempty().to(ignore.device) & ignore.flatten(1).all(dim=1)
+        labelled = ~unlabelled.to(targets.device)
         coverage = _roi_align_coverage(ignore, boxes, side).to(targets.device)
         if ignore_mode == "intended":
             weights = (coverage < ignore_coverage).to(torch.float32)
         else:  # "faithful": the bool cast of code §8.2 turns fully uncertain cells into positives
-            targets = targets | (coverage >= _FULL_COVERAGE)
-    return targets.to(torch.float32), weights
+            targets = targets | ((coverage >= _FULL_COVERAGE) & labelled[:, None, None])
+        weights = weights * labelled[:, None, None].to(torch.float32)
+    return targets.to(torch.float32), weights, labelled
 
 
 def ignore_aware_mask_loss(
@@ -146,7 +177,8 @@ def ignore_aware_mask_loss(
         instances: per-image foreground proposals (``proposal_boxes``, ``gt_classes``, GT fields).
         gt_field, ignore_field, ignore_mode, ignore_coverage: see :func:`mask_targets_and_weights`.
         normalization: "valid" = sum(w * bce) / max(sum(w), 1); "all" = sum(w * bce) / #cells
-            (the authors' denominator, which counts ignored cells too).
+            of the RoIs of objects labelled in this branch (the authors' denominator, which
+            counts ignored cells too).
         log_prefix: EventStorage prefix of the accuracy scalars (e.g. "mask_rcnn").
         vis_period: dump prediction/target images every this many iterations (0 = never).
 
@@ -159,21 +191,17 @@ def ignore_aware_mask_loss(
         raise ValueError(f"Mask logits must be square, got {tuple(pred_mask_logits.shape)}")
     cls_agnostic = pred_mask_logits.size(1) == 1
 
-    targets, weights, classes = [], [], []
+    targets, weights, classes, num_labelled = [], [], [], 0
     for inst in instances:
         if len(inst) == 0:
             continue
-        t, w = mask_targets_and_weights(
-            inst,
-            side,
-            gt_field=gt_field,
-            ignore_field=ignore_field,
-            ignore_mode=ignore_mode,
-            ignore_coverage=ignore_coverage,
+        t, w, labelled = _targets_weights_labelled(
+            inst, side, gt_field, ignore_field, ignore_mode, ignore_coverage
         )
         targets.append(t)
         weights.append(w)
         classes.append(inst.gt_classes.to(torch.int64))
+        num_labelled += int(labelled.sum())
     if not targets:
         return pred_mask_logits.sum() * 0
 
@@ -188,7 +216,10 @@ def ignore_aware_mask_loss(
 
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     weighted = (bce * weights).sum()
-    denom = weights.sum().clamp(min=1.0) if normalization == "valid" else float(bce.numel())
+    if normalization == "valid":
+        denom = weights.sum().clamp(min=1.0)
+    else:  # every cell of the RoIs of labelled objects, as the authors' branch-wise mean
+        denom = float(max(num_labelled, 1) * side * side)
     _log_mask_stats(logits, targets, weights, log_prefix, vis_period)
     return weighted / denom
 

@@ -24,15 +24,15 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import DatasetCatalog
-from detectron2.data import detection_utils as d2_utils
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 from detectron2.utils import comm
 from tqdm import tqdm
 
 from ..classes import NUM_CLASSES
+from ..data.validation import DatasetFormatError, read_image_checked
+from ..utils.checkpoint import WeightsNotFoundError, load_weights
+from ..utils.cli import load_dataset_checked, remove_stale_temp_files
 from . import storage
 from .revision import branch_labels, combine_branches, semantic_pseudo_label, thing_mask
 from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
@@ -108,7 +108,9 @@ class SourcePredictor:
     def __init__(self, cfg):
         self.model = build_model(cfg)
         self.model.eval()
-        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        # Strict: a checkpoint whose heads do not fit the config would otherwise label the
+        # target set with randomly initialised heads (detectron2 only logs the skip).
+        load_weights(self.model, cfg.MODEL.WEIGHTS)
         self.aug = T.ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )
@@ -118,7 +120,8 @@ class SourcePredictor:
     @torch.no_grad()
     def __call__(self, dataset_dict: Dict) -> Dict:
         """Returns the raw record of ``storage.write_raw_prediction`` for one image."""
-        image = d2_utils.read_image(dataset_dict["file_name"], format=self.input_format)
+        # A truncated or corrupt target image fails naming its file (DatasetFormatError).
+        image = read_image_checked(dataset_dict["file_name"], self.input_format)
         h, w = image.shape[:2]
         resized = self.aug.get_transform(image).apply_image(image)
         tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
@@ -158,7 +161,7 @@ class SourcePredictor:
 
 def run_pass1(cfg, pl_root: str, shard: List[Dict]) -> int:
     """Writes raw predictions of the images of ``shard`` that have none yet; returns how many."""
-    todo = [d for d in shard if not storage.raw_exists(pl_root, d["image_id"])]
+    todo = [d for d in shard if not _complete(storage.read_raw_header, pl_root, d["image_id"])]
     if len(todo) < len(shard):
         logger.info(f"OPLL pass 1: {len(shard) - len(todo)} images already done, resuming")
     if not todo:
@@ -226,7 +229,7 @@ def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
 
 
 def run_pass2(cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray]) -> None:
-    todo = [d for d in shard if not storage.labels_exist(pl_root, d["image_id"])]
+    todo = [d for d in shard if not _complete(storage.read_labels, pl_root, d["image_id"])]
     for d in tqdm(todo, desc="OPLL pass 2", disable=not comm.is_main_process()):
         record = storage.read_raw_prediction(pl_root, d["image_id"])
         storage.write_labels(pl_root, record, *label_image(cfg, record, thresholds))
@@ -255,14 +258,15 @@ def generate_pseudo_labels(cfg) -> str:
     """
     o = cfg.UNLOCK.OPLL
     if not cfg.MODEL.WEIGHTS or not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise FileNotFoundError(
-            f"OPLL needs the source model in MODEL.WEIGHTS; got {cfg.MODEL.WEIGHTS!r}"
+        raise WeightsNotFoundError(
+            f"{cfg.MODEL.WEIGHTS or 'MODEL.WEIGHTS'}: OPLL needs the source model in "
+            f"MODEL.WEIGHTS; got {cfg.MODEL.WEIGHTS!r}"
         )
     pl_root = pseudo_label_root(cfg)
-    dicts = DatasetCatalog.get(o.TARGET_DATASET)
+    dicts = load_dataset_checked(o.TARGET_DATASET)
     image_ids = [storage.check_image_id(d["image_id"]) for d in dicts]
     if len(set(image_ids)) != len(image_ids):
-        raise ValueError(f"dataset {o.TARGET_DATASET!r} has duplicate image_id values")
+        raise DatasetFormatError(f"{o.TARGET_DATASET}: dataset has duplicate image_id values")
     weights_sha1 = file_sha1(cfg.MODEL.WEIGHTS)
     rkey, lkey = raw_key(cfg, image_ids, weights_sha1), label_key(cfg)
     if is_complete(pl_root, rkey, lkey):
@@ -310,8 +314,24 @@ def generate_pseudo_labels(cfg) -> str:
     return pl_root
 
 
+def _complete(read_fn, pl_root: str, image_id: str) -> bool:
+    """Whether an image's JSON (its completion marker) exists and reads back. Writes are atomic,
+    but a file damaged otherwise (disk full, a copy cut short) is redone, with a warning, instead
+    of failing the whole pass."""
+    try:
+        read_fn(pl_root, image_id)
+    except FileNotFoundError:
+        return False
+    except ValueError as e:
+        logger.warning(f"OPLL: {e}; this image is labelled again")
+        return False
+    return True
+
+
 def _prepare_root(pl_root: str, rkey: str, lkey: str) -> None:
-    """Drops stale files: all when the raw key changed, the labels when the label key did."""
+    """Drops stale files: all when the raw key changed, the labels when the label key did, and
+    the temporary files of writes that a kill interrupted."""
+    remove_stale_temp_files(pl_root, recursive=True)
     manifest = storage.read_manifest(pl_root) or {}
     stale = []
     if manifest.get("raw_key") != rkey:

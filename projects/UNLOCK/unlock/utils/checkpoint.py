@@ -7,12 +7,17 @@ always means that the config's class count differs from the one the checkpoint w
 and the silent skip leaves a randomly initialised classifier behind. ``UnlockCheckpointer`` turns
 each of these into a typed exception whose message names the file, the parameter, the shapes and
 the config key to fix.
+
+Fine-tuning (``allow_shape_mismatch=True``, the trainer) keeps detectron2's skip but logs one
+WARNING summary of every parameter that kept its initialisation. Saving is atomic (temporary file
+in the same folder + ``os.replace``, as ``unlock.utils.file_io``), so a kill during a save never
+leaves a truncated ``model_*.pth`` or ``last_checkpoint`` under its final name.
 """
 
 import logging
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -125,6 +130,8 @@ class UnlockCheckpointer(DetectionCheckpointer):
         save_dir: as in ``DetectionCheckpointer``.
         allow_shape_mismatch: keep detectron2's skip-with-warning behaviour (for fine-tuning into
             a different class space on purpose).
+        allow_empty: an empty path means "train from scratch", as in detectron2 (the trainer);
+            otherwise it is an error (evaluation, pseudo-labelling, the demo).
         checkpointables: as in ``DetectionCheckpointer``.
     """
 
@@ -134,10 +141,12 @@ class UnlockCheckpointer(DetectionCheckpointer):
         save_dir: str = "",
         *,
         allow_shape_mismatch: bool = False,
+        allow_empty: bool = False,
         **checkpointables: Any,
     ):
         super().__init__(model, save_dir, **checkpointables)
         self.allow_shape_mismatch = allow_shape_mismatch
+        self.allow_empty = allow_empty
         self._loading: Optional[str] = None
 
     def load(self, path: str, *args, **kwargs) -> Dict[str, Any]:
@@ -149,6 +158,8 @@ class UnlockCheckpointer(DetectionCheckpointer):
         Returns:
             The extra checkpoint data, as ``DetectionCheckpointer.load``.
         """
+        if not path and self.allow_empty:
+            return super().load(path, *args, **kwargs)  # logs "from scratch"
         if not path:
             raise WeightsNotFoundError(
                 "no weights given: MODEL.WEIGHTS is empty, so the model would keep its random "
@@ -176,8 +187,7 @@ class UnlockCheckpointer(DetectionCheckpointer):
             loaded = super()._load_file(filename)
         except Exception as e:  # torch.load / pickle raise many unrelated types on garbage
             raise WeightsUnreadableError(
-                f"{filename}: not a readable PyTorch/detectron2 checkpoint "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})"
+                f"{filename}: not a readable PyTorch/detectron2 checkpoint ({_load_failure(e)})"
             ) from e
         if not isinstance(loaded, dict) or not isinstance(loaded.get("model"), dict):
             raise WeightsUnreadableError(
@@ -187,7 +197,20 @@ class UnlockCheckpointer(DetectionCheckpointer):
 
     def _load_model(self, checkpoint: Any):
         incompatible = super()._load_model(checkpoint)
-        if incompatible.incorrect_shapes and not self.allow_shape_mismatch:
+        if self.allow_shape_mismatch:
+            _warn_not_loaded(self._loading or "checkpoint", incompatible)
+            return incompatible
+        skipped = {name for name, _, _ in incompatible.incorrect_shapes}
+        missing_heads = [
+            k for k in incompatible.missing_keys if _is_class_count_param(k) and k not in skipped
+        ]
+        if missing_heads and not incompatible.incorrect_shapes:
+            raise CheckpointShapeMismatchError(
+                f"{self._loading or 'checkpoint'}: has no parameter '{missing_heads[0]}' (and "
+                f"{len(missing_heads) - 1} more head parameters): it was not saved from a model "
+                "with this config's heads, which would keep their random initialisation"
+            )
+        if incompatible.incorrect_shapes:
             # Class-count parameters first: they carry the actionable config key.
             mismatches = sorted(
                 incompatible.incorrect_shapes, key=lambda m: not _is_class_count_param(m[0])
@@ -199,6 +222,76 @@ class UnlockCheckpointer(DetectionCheckpointer):
                 + (f" (and {len(lines) - 1} more mismatched parameters)" if len(lines) > 1 else "")
             )
         return incompatible
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        """As ``Checkpointer.save``, but written to a temporary file first and renamed."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        _atomic_save(save_file, lambda f: torch.save(data, cast(IO[bytes], f)))
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        _atomic_save(path, lambda f: f.write(last_filename_basename.encode()))
+
+
+def _atomic_save(path: str, write_fn) -> None:
+    """Writes ``path`` through a ``.tmp-*`` file in its folder (local paths; others as is)."""
+    if "://" in path:  # remote storage: detectron2's PathManager, no rename available
+        from detectron2.utils.file_io import PathManager
+
+        with PathManager.open(path, "wb") as f:
+            write_fn(f)
+        return
+    from .file_io import atomic_write_with
+
+    atomic_write_with(path, write_fn)
+
+
+def _load_failure(exc: BaseException) -> str:
+    """A short reason for a failed ``torch.load``, without torch's advice to load the file with
+    ``weights_only=False`` (that runs arbitrary code from a file that is already suspicious)."""
+    text = str(exc)
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|$)", text, re.S)
+    if match:
+        detail = " ".join(match.group(1).split())
+        return f"not a file written by torch.save, or damaged ({detail})"
+    first = text.splitlines()[0] if text else "no detail"
+    if "weights_only" in first:
+        return "not a file written by torch.save, or damaged"
+    return f"{type(exc).__name__}: {first}"
+
+
+def _warn_not_loaded(path: str, incompatible) -> None:
+    """One WARNING listing what fine-tuning did not load (detectron2 logs each skip at WARNING
+    too, scattered between other lines; this is the summary a user can act on)."""
+    parts = []
+    # fvcore drops the mismatched entries before loading, so they are "missing" too.
+    skipped = {name for name, _, _ in incompatible.incorrect_shapes}
+    missing = [k for k in incompatible.missing_keys if k not in skipped]
+    if incompatible.incorrect_shapes:
+        ordered = sorted(
+            incompatible.incorrect_shapes, key=lambda m: not _is_class_count_param(m[0])
+        )
+        first = describe_shape_mismatch(*ordered[0])
+        parts.append(f"{len(ordered)} parameters with another shape (first: {first})")
+    if missing:
+        shown = ", ".join(missing[:3]) + ("" if len(missing) <= 3 else ", ...")
+        parts.append(f"{len(missing)} parameters missing from the checkpoint ({shown})")
+    if parts:
+        logger.warning(f"{path}: NOT LOADED, kept their initialisation: " + "; ".join(parts))
+    if incompatible.unexpected_keys:
+        logger.warning(
+            f"{path}: {len(incompatible.unexpected_keys)} checkpoint entries are not used by the "
+            f"model (e.g. {incompatible.unexpected_keys[0]})"
+        )
 
 
 def load_weights(

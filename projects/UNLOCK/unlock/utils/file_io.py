@@ -33,6 +33,11 @@ def _atomic_write(path: str, write_fn, mode: str = "wb") -> None:
         raise
 
 
+def atomic_write_with(path: str, write_fn) -> None:
+    """Atomically writes ``path`` with ``write_fn(binary file)`` (e.g. ``torch.save``)."""
+    _atomic_write(path, write_fn)
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     _atomic_write(path, lambda f: f.write(data))

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 from unlock.classes import class_metadata
 from unlock.utils.file_io import read_json
 
-from ..detection_utils import panoptic_to_annotations, read_panoptic_ids
+from ..detection_utils import check_segment_ids, panoptic_to_annotations, read_panoptic_ids
 from ..validation import (
     DatasetFormatError,
     check_dir,
@@ -55,7 +55,9 @@ def _read_json_checked(path: str, dataset_name: str) -> Dict:
 def _group_amodal(amodal: Dict, path: str) -> Dict[str, Dict[int, object]]:
     """image stem -> {amodal annotation id -> segmentation} (authors: ``make_json_dict``)."""
     stems = {}
-    for img in amodal.get("images", []):
+    for k, img in enumerate(amodal.get("images", [])):
+        if "file_name" not in img or "id" not in img:
+            raise DatasetFormatError(f"{path}: images[{k}] has no 'file_name' or 'id'")
         stems[img["id"]] = os.path.splitext(os.path.basename(img["file_name"]))[0]
     grouped: Dict[str, Dict[int, object]] = {s: {} for s in stems.values()}
     for ann in amodal["annotations"]:
@@ -86,9 +88,11 @@ def load_amodal_panoptic_json(
     """Loads a labelled split in the COCO-panoptic + COCO-amodal format (fmt §1.1, §1.3).
 
     The image of ``<stem>_panoptic.png`` is ``image_dir/<stem><image_ext>``. Checked at load
-    time: missing folders/files, malformed JSON, category ids outside 0..17, an ``amodal_id``
-    without annotation, image header unreadable, image vs panoptic PNG size mismatch, visible not
-    inside amodal (repaired and counted, or raised when ``repair_amodal`` is False). Damage in the
+    time: missing folders/files, malformed JSON, an annotation without ``file_name``, category ids
+    outside 0..17, a panoptic id not in ``segments_info``, an ``amodal_id`` without annotation,
+    image header unreadable, image vs panoptic PNG size mismatch, a missing instance PNG when
+    ``instance_dir`` exists, visible not inside amodal (repaired, counted and flagged
+    ``amodal_repaired``, or raised when ``repair_amodal`` is False). Damage in the
     image pixel data past the header is found at map time by the mapper.
 
     Args:
@@ -101,6 +105,14 @@ def load_amodal_panoptic_json(
         check_dir(path, dataset_name, what)
     pan = _read_json_checked(panoptic_json, dataset_name)
     amodal_by_stem = _group_amodal(_read_json_checked(amodal_json, dataset_name), amodal_json)
+    for k, ann in enumerate(pan["annotations"]):
+        # Checked before anything is built: evaluation loads its split after training, so a
+        # KeyError here used to surface only at the end of a run.
+        if not isinstance(ann, dict) or "file_name" not in ann:
+            raise DatasetFormatError(f"{panoptic_json}: annotations[{k}] has no 'file_name'")
+    # A split with instance PNGs must have one per image: a missing one would silently fall
+    # back to the panoptic ids for AP's void region.
+    has_instances = bool(instance_dir) and os.path.isdir(instance_dir)
     dicts, repaired, num_objects = [], 0, 0
     for ann in sorted(pan["annotations"], key=lambda a: a["file_name"]):
         pan_name = os.path.basename(ann["file_name"])
@@ -117,6 +129,7 @@ def load_amodal_panoptic_json(
         pan_ids = read_panoptic_ids(pan_path)
         check_same_size(image_path, (height, width), pan_path, pan_ids.shape)
         segments_info = ann.get("segments_info", [])
+        check_segment_ids(pan_ids, segments_info, pan_path)
         annotations, n_rep = panoptic_to_annotations(
             pan_ids,
             segments_info,
@@ -138,10 +151,10 @@ def load_amodal_panoptic_json(
         }
         if semantic_dir and os.path.isfile(os.path.join(semantic_dir, stem + ".png")):
             record["sem_seg_file_name"] = os.path.join(semantic_dir, stem + ".png")
-        if instance_dir:
+        if has_instances:
             inst = os.path.join(instance_dir, stem + "_instanceTrainIds.png")
-            if os.path.isfile(inst):
-                record["instance_file_name"] = inst
+            check_file(inst, "instance PNG", f"{instance_dir} (one per image of {dataset_name!r})")
+            record["instance_file_name"] = inst
         dicts.append(record)
     _report(dataset_name, stats, len(dicts), num_objects, repaired, time.perf_counter() - start)
     return dicts
@@ -156,7 +169,8 @@ def _report(name, stats, num_images, num_objects, repaired, seconds) -> None:
     if repaired:
         logger.warning(
             "%s: %d visible masks were not inside their amodal mask and were repaired "
-            "(amodal := amodal | visible); set UNLOCK.DATA.REPAIR_AMODAL=False to fail instead",
+            "(amodal := amodal | visible); with UNLOCK.DATA.REPAIR_AMODAL=False, training and "
+            "evaluation on this split raise an error instead",
             name,
             repaired,
         )
