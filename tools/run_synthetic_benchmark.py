@@ -18,10 +18,12 @@ TOOL = "run_synthetic_benchmark.py"
 def _user_error(message: str) -> SystemExit:
     """The tools' error convention (README "Errors and crash safety"): one line, exit status 2.
 
-    Printed here rather than through unlock.utils.cli because unlock must not be imported before
-    DETECTRON2_DATASETS points at this run's data."""
-    print(f"{TOOL}: error: {message}", file=sys.stderr)
-    return SystemExit(2)
+    Imported here, not at the top: unlock must not be imported before main() has pointed
+    DETECTRON2_DATASETS at this run's data (every caller runs after that)."""
+    from unlock.utils.cli import EXIT_USER_ERROR, UserError, format_user_error
+
+    print(format_user_error(TOOL, UserError(message)), file=sys.stderr)
+    return SystemExit(EXIT_USER_ERROR)
 
 
 def parse_args(argv=None):

@@ -30,7 +30,6 @@ from unlock.classes import IGNORE_LABEL, NUM_CLASSES, THING_TRAIN_IDS, get_class
 from unlock.evaluation.ground_truth import ImageGroundTruth, build_ground_truth
 from unlock.evaluation.semantic import confusion_matrix, semantic_metrics
 from unlock.utils.cli import UserError
-from unlock.utils.masks import decode_rle
 
 from . import storage
 
@@ -236,9 +235,8 @@ def read_image_labels(root: str, image_id: str, height: int, width: int):
         objects = []
         for obj in data["objects"]:
             visible = obj.get("segmentation")
-            mask = decode_rle(visible if visible is not None else obj["amodal_segmentation"])
-            if mask.shape != (height, width):
-                raise ValueError(f"{path}: RLE of size {mask.shape}, expected {(height, width)}")
+            rle = visible if visible is not None else obj["amodal_segmentation"]
+            mask = storage.decode_mask(rle, (height, width), path)
             objects.append(
                 {
                     "category_id": obj["category_id"],

@@ -134,8 +134,8 @@ def read_raw_prediction(root: str, image_id: str) -> Dict:
                 "category_id": d["category_id"],
                 "score": d["score"],
                 "bbox": d.get("bbox"),
-                "mask": _decode(d["segmentation"], (h, w), raw_json_path(root, image_id)),
-                "amodal_mask": _decode(
+                "mask": decode_mask(d["segmentation"], (h, w), raw_json_path(root, image_id)),
+                "amodal_mask": decode_mask(
                     d["amodal_segmentation"], (h, w), raw_json_path(root, image_id)
                 ),
             }
@@ -260,7 +260,9 @@ def read_png(path: str, dtype, shape=None) -> np.ndarray:
     return array.astype(dtype)
 
 
-def _decode(rle: Dict, shape, path: str) -> np.ndarray:
+def decode_mask(rle: Dict, shape, path: str) -> np.ndarray:
+    """An RLE mask of a pseudo-label file, checked against the image size (ValueError naming
+    ``path`` otherwise)."""
     mask = decode_rle(rle)
     if mask.shape != tuple(shape):
         raise ValueError(f"{path}: RLE of size {mask.shape}, expected {tuple(shape)}")

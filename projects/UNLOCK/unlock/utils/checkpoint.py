@@ -200,10 +200,7 @@ class UnlockCheckpointer(DetectionCheckpointer):
         if self.allow_shape_mismatch:
             _warn_not_loaded(self._loading or "checkpoint", incompatible)
             return incompatible
-        skipped = {name for name, _, _ in incompatible.incorrect_shapes}
-        missing_heads = [
-            k for k in incompatible.missing_keys if _is_class_count_param(k) and k not in skipped
-        ]
+        missing_heads = [k for k in _missing_keys(incompatible) if _is_class_count_param(k)]
         if missing_heads and not incompatible.incorrect_shapes:
             raise CheckpointShapeMismatchError(
                 f"{self._loading or 'checkpoint'}: has no parameter '{missing_heads[0]}' (and "
@@ -211,10 +208,7 @@ class UnlockCheckpointer(DetectionCheckpointer):
                 "with this config's heads, which would keep their random initialisation"
             )
         if incompatible.incorrect_shapes:
-            # Class-count parameters first: they carry the actionable config key.
-            mismatches = sorted(
-                incompatible.incorrect_shapes, key=lambda m: not _is_class_count_param(m[0])
-            )
+            mismatches = _class_count_first(incompatible.incorrect_shapes)
             lines: List[str] = [describe_shape_mismatch(*m) for m in mismatches]
             # The first class-count parameter is the most useful one to show on a single line.
             raise CheckpointShapeMismatchError(
@@ -269,17 +263,25 @@ def _load_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
+def _class_count_first(mismatches):
+    """Shape mismatches with the class-count parameters first: they carry the config key to fix."""
+    return sorted(mismatches, key=lambda m: not _is_class_count_param(m[0]))
+
+
+def _missing_keys(incompatible) -> List[str]:
+    """Model parameters absent from the checkpoint. fvcore drops the shape-mismatched entries
+    before loading and reports them as missing too; they are left out here."""
+    skipped = {name for name, _, _ in incompatible.incorrect_shapes}
+    return [k for k in incompatible.missing_keys if k not in skipped]
+
+
 def _warn_not_loaded(path: str, incompatible) -> None:
     """One WARNING listing what fine-tuning did not load (detectron2 logs each skip at WARNING
     too, scattered between other lines; this is the summary a user can act on)."""
     parts = []
-    # fvcore drops the mismatched entries before loading, so they are "missing" too.
-    skipped = {name for name, _, _ in incompatible.incorrect_shapes}
-    missing = [k for k in incompatible.missing_keys if k not in skipped]
+    missing = _missing_keys(incompatible)
     if incompatible.incorrect_shapes:
-        ordered = sorted(
-            incompatible.incorrect_shapes, key=lambda m: not _is_class_count_param(m[0])
-        )
+        ordered = _class_count_first(incompatible.incorrect_shapes)
         first = describe_shape_mismatch(*ordered[0])
         parts.append(f"{len(ordered)} parameters with another shape (first: {first})")
     if missing:

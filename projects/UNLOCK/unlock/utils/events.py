@@ -37,8 +37,11 @@ class _AtomicLinesFile:
         run wrote for them go, so every iteration appears once."""
         if iteration is None:
             return
-        kept = [line for line in self._text.splitlines(True)
-                if (_iteration(line) is None or _iteration(line) < iteration)]  # fmt: skip
+        kept = []
+        for line in self._text.splitlines(True):
+            line_iteration = _iteration(line)
+            if line_iteration is None or line_iteration < iteration:
+                kept.append(line)
         self._text = "".join(kept)
 
     def write(self, text: str) -> None:
