@@ -18,7 +18,9 @@ weights, except through the number of detections, which the tables report). Meas
 5. the extra cost per sample of ObjectPasteDatasetMapper over AmodalDatasetMapper, relative to
    one training step per image;
 6. peak RSS of pseudo-label generation on ``--small`` and ``--large`` target images, each in a
-   fresh subprocess (``os.wait4`` gives that child's ``ru_maxrss``).
+   fresh subprocess (``os.wait4`` gives that child's ``ru_maxrss``);
+7. issue 11 item 4 (``unlock.benchmark.budget``): the training step against detectron2's stock
+   PanopticFPN on the same batches, OPLL against pure inference per image, data time vs step.
 
 Pseudo-labels come from the random model with low thresholds (as tests/engine/test_trainer.py
 does), so that it yields objects at all. The ADCL pool is built from the ground truth of the
@@ -47,6 +49,7 @@ from unlock.benchmark.throughput import (  # noqa: E402
     time_training,
 )
 from unlock.benchmark.throughput_report import SECTION, render_markdown, replace_section  # noqa: E402
+from unlock.benchmark.budget import measure_budget  # noqa: E402
 PREFIX = "bench_synth"
 # A random detector scores about 1/8 per class: low OPLL thresholds so that some objects survive.
 LOW_OPLL_THRESHOLDS = [
@@ -253,6 +256,7 @@ def main(argv=None) -> int:
 
     from unlock.data.adcl import build_object_pool
     from unlock.data.synthetic import generate_synthetic_benchmark
+    from unlock.engine.opll_settings import pseudo_label_dataset_name
     from unlock.pseudo_labels import register_pseudo_label_dataset
 
     command = "OMP_NUM_THREADS={} .venv/bin/python tools/benchmark_pipeline.py {}".format(
@@ -292,7 +296,9 @@ def main(argv=None) -> int:
 
     stage("training, UNLOCK (pasting)")
     target = subset_name(args.small)
-    pl_name = register_pseudo_label_dataset(f"{target}_opll", pl_root(args, args.small), target)
+    pl_name = register_pseudo_label_dataset(
+        pseudo_label_dataset_name(target), pl_root(args, args.small), target
+    )
     ucfg = build_cfg(
         args, "unlock.yaml",
         LOW_OPLL_THRESHOLDS + ["UNLOCK.OPLL.TARGET_DATASET", target,
@@ -307,6 +313,10 @@ def main(argv=None) -> int:
 
     stage("inference and evaluation")
     r["infer"] = time_inference_and_evaluation(cfg, names["target_test"], args.warmup, args.workdir)
+
+    stage("training step vs stock PanopticFPN; OPLL vs inference per image (issue 11, item 4)")
+    r.update(measure_budget(cfg, opll_cfg(args, args.small), subset_name(args.small),
+                            os.path.join(args.workdir, "opll_speed"), args.warmup, args.iters))  # fmt: skip
 
     load = os.getloadavg()
     r["load_after"] = f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"

@@ -19,6 +19,7 @@ from detectron2.utils.logger import setup_logger
 
 import unlock  # noqa: F401 (registers the datasets)
 from unlock.config.loading import load_config
+from unlock.engine.opll_settings import pool_dir
 from unlock.engine.trainer import build_pool_from_raw_predictions
 from unlock.pseudo_labels import storage
 from unlock.pseudo_labels.generator import pseudo_label_root
@@ -68,7 +69,7 @@ def check_pass1_complete(pl_root: str, dataset_name: str) -> None:
 def run(args) -> int:
     cfg = load_config(args.config_file, args.opts)
     pl_root = args.pseudo_labels or pseudo_label_root(cfg)
-    output = args.output or cfg.UNLOCK.ADCL.POOL_DIR or os.path.join(pl_root, "pool")
+    output = args.output or pool_dir(cfg, pl_root)
     check_pass1_complete(pl_root, cfg.UNLOCK.OPLL.TARGET_DATASET)
     prepare_output_dir(output, "pool folder")
     index = build_pool_from_raw_predictions(cfg, pl_root, output)

@@ -24,6 +24,7 @@ from unlock.data.synthetic.generate import (  # noqa: E402
     default_root,
     generate_synthetic_benchmark,
 )
+from unlock.data.synthetic.writers import AMODAL_FORMATS  # noqa: E402
 from unlock.utils.cli import prepare_output_dir, run_tool  # noqa: E402
 
 
@@ -65,6 +66,13 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the source split in the AmodalSynthDrive native layout",
     )
+    p.add_argument(
+        "--target-test-amodal",
+        choices=AMODAL_FORMATS,
+        default="polygon",
+        help="format of the target test split's amodal annotations: COCO polygons, as real "
+        "BlendPASS val (default; lossless), or compressed RLE. Other splits always use RLE.",
+    )
     p.add_argument("--force", action="store_true", help="regenerate complete splits too")
     return p
 
@@ -89,6 +97,7 @@ def main(argv=None) -> dict:
         force=args.force,
         knobs=knobs,
         min_area=args.min_area,
+        target_test_amodal=args.target_test_amodal,
     )
     print(json.dumps(summary, indent=2))
     print(f"done in {time.perf_counter() - t0:.1f} s -> {summary['root']}")

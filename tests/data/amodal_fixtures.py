@@ -121,7 +121,7 @@ def write_amodal_panoptic_split(
     semantic_dir=None,
     instance_dir=None,
 ) -> None:
-    """Writes scenes in the COCO-panoptic + COCO-amodal format (fmt §1.1 / §1.3)."""
+    """Writes scenes in the COCO-panoptic + COCO-amodal format (docs/design.md "Dataset dicts")."""
     pan_anns, images, amodal_anns = [], [], []
     for idx, (stem, sc) in enumerate(sorted(scenes.items())):
         atomic_write_image(os.path.join(image_dir, stem + image_ext), sc["image"])

@@ -1,5 +1,6 @@
-"""The authors' EMA-teacher ClassMix extra (code §7.3): pure mask/mix/weight functions on
-hand-made tensors, the EMA update on a tiny module, and a 2-iteration UnlockTrainer run."""
+"""The authors' EMA-teacher ClassMix extra (docs/method.md "Authors' extras"): pure
+mask/mix/weight functions on hand-made tensors, the EMA update on a tiny module, and a
+2-iteration UnlockTrainer run."""
 
 import math
 import os

@@ -1,4 +1,4 @@
-"""StrongAugment: the ClassMix images' colour jitter and Gaussian blur (code §7.3 step 7)."""
+"""StrongAugment: the ClassMix images' colour jitter and Gaussian blur (the authors' settings)."""
 
 import pytest
 import torch
@@ -18,7 +18,7 @@ def _gen(seed=0):
 
 
 def test_kernel_size_follows_the_authors_rule():
-    # ceil(0.1 * side), one less when even: 400 -> 39 (reference note §7.3), always odd.
+    # ceil(0.1 * side), one less when even: 400 -> 39 (the authors' kernel), always odd.
     assert [blur_kernel_size(s) for s in (400, 100, 101, 105, 9, 1)] == [39, 9, 11, 11, 1, 1]
 
 

@@ -59,7 +59,7 @@ def segments(ids_cats_areas: Sequence) -> List[Dict]:
 
 
 def row_gt(semantic: Sequence[int], amodal: Dict[int, Sequence[int]] = ()) -> ImageGroundTruth:
-    """A 1xN GT built directly (1-px-high objects would fail the fmt §1.6 box filter)."""
+    """A 1xN GT built directly (1-px-high objects would fail the GT box filter)."""
     sem = np.array([semantic], dtype=np.uint8)
     amodal = dict(amodal)
     masks = np.zeros((len(amodal), 1, sem.shape[1]), dtype=bool)

@@ -1,4 +1,6 @@
-"""GT building: semantic from panoptic (crowd/void -> 255) and the fmt §1.6 amodal filter."""
+"""GT building: semantic from panoptic (crowd/void -> 255) and the amodal GT filter (non-empty
+visible and amodal masks, boxes at least 2 px wide and tall; docs/evaluation.md "Ground
+truth")."""
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from .helpers import segments, write_gt
 def test_semantic_and_amodal_filter(tmp_path):
     pan = np.zeros((10, 12), np.int64)
     pan[0:4, 0:4] = 13001  # kept
-    pan[5, 0:6] = 13002  # 1 px tall: dropped by the box rule (Q8)
+    pan[5, 0:6] = 13002  # 1 px tall: dropped by the box rule
     pan[6:9, 6:9] = 12  # crowd cyclists
     pan[9, 9:] = 255
     segs = segments(
@@ -69,10 +71,28 @@ def test_repair_amodal_false_is_honoured_by_evaluation(tmp_path):
     pan[0:4, 0:4] = 13001
     segs = segments([(0, 0, int((pan == 0).sum())), (13001, 13, 16)])
     d = write_gt(str(tmp_path), "rep", pan, segs, {13001: pan == 13001})
-    d["annotations"][0]["amodal_repaired"] = True  # as the loaders flag a repaired mask
+    # As the loaders flag a repaired mask and keep the one they were given.
+    ann = d["annotations"][0]
+    ann["amodal_repaired"] = True
+    ann["amodal_segmentation_published"] = ann["amodal_segmentation"]
     assert GroundTruthLookup("unused")(d).amodal_ids.tolist() == [13001]
     with pytest.raises(DatasetFormatError, match="rep_panoptic.png: visible mask of segment 13001"):
         GroundTruthLookup("unused", repair_amodal=False)(d)
+    # oass never scores the repaired masks, so it does not refuse them.
+    gt = GroundTruthLookup("unused", repair_amodal=False, protocols=("oass",))(d)
+    assert gt.amodal("oass").ids.tolist() == [13001]
+
+
+def test_repaired_mask_without_the_published_one_raises(tmp_path):
+    from unlock.data.validation import DatasetFormatError
+
+    pan = np.zeros((10, 12), np.int64)
+    pan[0:4, 0:4] = 13001
+    segs = segments([(0, 0, int((pan == 0).sum())), (13001, 13, 16)])
+    d = write_gt(str(tmp_path), "old", pan, segs, {13001: pan == 13001})
+    d["annotations"][0]["amodal_repaired"] = True  # e.g. dicts made by an older loader
+    with pytest.raises(DatasetFormatError, match="old_panoptic.png: segment 13001: .*published"):
+        build_ground_truth(d).amodal("oass")
 
 
 def test_evaluators_get_repair_amodal_from_the_config(tmp_path):

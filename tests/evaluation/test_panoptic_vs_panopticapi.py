@@ -56,7 +56,7 @@ def test_pq_equals_panopticapi(tmp_path):
         # strict: our void is panopticapi's VOID (ignored).
         Image.fromarray(_rgb(pred_pan)).save(tmp_path / "pred_strict" / name)
         pred["strict"][i] = [{"id": k, "category_id": c} for k, c in cats.items()]
-        # oass (quirk Q1): void pixels are part of the road segment.
+        # oass, as the reference: prediction void takes road's id, so it joins the road segment.
         road = [k for k, c in cats.items() if c == 0]
         road_id = road[0] if road else max(cats, default=0) + 1
         oass_pan = np.where(pred_pan == 0, road_id, pred_pan)

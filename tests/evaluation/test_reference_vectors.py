@@ -1,5 +1,5 @@
-"""Reference test vectors TV1-TV6 (fmt §5) under the oass protocol and their strict
-counterparts."""
+"""Reference test vectors TV1-TV6 (docs/evaluation.md, worked examples) under the oass protocol
+and their strict counterparts."""
 
 import numpy as np
 import pytest
@@ -54,7 +54,7 @@ def test_tv2_void_counted_as_road(tmp_path):
         {"id": 2, "isthing": False, "category_id": 8},
     ]
     res = _pq(UnlockPanopticEvaluator("tv", NAMES), [d], [{"panoptic_seg": (pan, segs)}])
-    assert res["PQ"] == pytest.approx(100 * 4 / 7 / 2)  # 28.57: Q1
+    assert res["PQ"] == pytest.approx(100 * 4 / 7 / 2)  # 28.57: void counted as road
     assert res["PQ_strict"] == pytest.approx(50.0)  # void kept out: road IoU 1
 
 
@@ -97,7 +97,7 @@ def test_tv4_cityscapes_ap(tmp_path):
 
 def test_tv4_float_noisy_threshold(tmp_path):
     res = _tv4(tmp_path, np.r_[0:150])  # IoU exactly 0.75
-    assert res["AP"] == pytest.approx(50.0)  # Q9: 0.75 > 0.7500000000000002 fails
+    assert res["AP"] == pytest.approx(50.0)  # strict >: 0.75 > 0.7500000000000002 fails
     assert res["AP_strict"] == pytest.approx(60.0)
 
 
@@ -142,7 +142,8 @@ def test_tv5_apq_duplicates():
 
 def test_tv6_apq_layers():
     gt = row_gt([0, 0, 0, 0, 13, 13, 2, 2, 2, 2], {13001: [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]})
-    # Our fusion output for TV6: occluded px 6-7 are clipped away (Q3) and void in stuff_seg.
+    # Our fusion output for TV6: occluded px 6-7 are clipped to semantic things (gone) and void
+    # in stuff_seg.
     stuff = np.array([[0, 0, 0, 0, V, V, V, V, 2, 2]])
     masks = np.array([[[0, 0, 0, 0, 1, 1, 0, 0, 0, 0]]], bool)
     stats = amodal_pq_image(gt, stuff, masks, np.array([2]), ("oass", "strict"))

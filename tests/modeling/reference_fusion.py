@@ -23,7 +23,8 @@ def _label_luts(device, thing_train_ids: Sequence[int]) -> Tuple[torch.Tensor, t
 
 def _categories(counts: torch.Tensor, detector_classes: torch.Tensor, from_semantic: bool):
     """Contiguous thing ids (0..T-1): the most voted thing class of each row of ``counts`` (K, T)
-    (ties -> lowest trainId, like the reference's mode), else the detector class (fmt §4, Q4)."""
+    (ties -> lowest trainId, like the reference's mode), else the detector class (rule 3 of
+    docs/design.md "Occlusion-aware fusion")."""
     if not from_semantic:
         return detector_classes
     return torch.where(counts.sum(1) > 0, counts.argmax(1), detector_classes)
@@ -83,7 +84,7 @@ def combine_visible_panoptic(
     thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
     stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
 ) -> Tuple[torch.Tensor, List[Dict]]:
-    """Panoptic segmentation from the semantic argmax and the visible masks (fmt §4 step 4).
+    """Panoptic segmentation from the semantic argmax and the visible masks (fusion rules 1-4).
 
     Args:
         instances: detections at image size with ``pred_masks`` (N, H, W), ``scores``,
@@ -93,10 +94,10 @@ def combine_visible_panoptic(
         stuff_area_limit: stuff segments with fewer pixels become void.
         thing_class_from_semantic: class of a thing segment by semantic majority vote over its
             thing pixels; the detector class when it has none.
-        clip_to_semantic_things: keep only the pixels the semantic head calls a thing (Q3); the
+        clip_to_semantic_things: keep only the pixels the semantic head calls a thing; the
             rest of the mask becomes void, not stuff, as in the reference.
         overlap_order: "score" (higher score keeps the pixel, detectron2) or "reference"
-            (paint class by class, score descending inside a class, later overwrites; Q7).
+            (paint class by class, score descending inside a class, later overwrites).
         thing_train_ids, stuff_train_ids: class split of the 18-class space.
 
     Returns:
@@ -124,7 +125,7 @@ def combine_visible_panoptic(
         present = masks.to(device=device, dtype=torch.bool)[order]
         # Painting row by row with in-place fills is much faster on CPU than argmax/any over the
         # leading (K) dim of a (K, H, W) tensor. "score": paint lowest score first so the highest
-        # wins; "reference": paint in order, later overwrites (Q7).
+        # wins; "reference": paint in order, later overwrites.
         rows = range(num - 1, -1, -1) if overlap_order == "score" else range(num)
         for row in rows:
             owner.masked_fill_(present[row], row)
@@ -179,11 +180,11 @@ def combine_amodal_panoptic(
     thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
     stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
 ) -> Dict:
-    """Amodal panoptic segmentation: a stuff map plus overlapping amodal thing masks (fmt §4 step 5).
+    """Amodal panoptic segmentation: a stuff map plus overlapping amodal thing masks (rule 5).
 
     Each kept amodal mask is first united with the pixels of its own visible panoptic segment
     (same detection), so visible ⊆ amodal holds; then, like the reference, it is clipped to
-    semantic-thing pixels (Q3) and voted a class excluding pixels where kept masks overlap (when
+    semantic-thing pixels and voted a class excluding pixels where kept masks overlap (when
     anything remains). Stuff = semantic stuff pixels outside the union of kept amodal masks,
     area-limited.
 

@@ -61,7 +61,8 @@ def test_targets_and_weights_match_pixels():
         ("intended", "all", KEPT / 4),
         ("none", "valid", (KEPT + CELL_BCE[0][1]) / 4),
         ("none", "all", (KEPT + CELL_BCE[0][1]) / 4),
-        # faithful (code §8.2): the fully uncertain cell becomes a positive target, none ignored
+        # faithful (the authors' bool cast): the fully uncertain cell becomes a positive target,
+        # none ignored
         ("faithful", "valid", (KEPT + _bce(2.0, 1.0)) / 4),
     ],
 )

@@ -1,4 +1,5 @@
-"""Occlusion-aware fusion (fmt §4) and the paste-back of both mask fields."""
+"""Occlusion-aware fusion (docs/design.md "Occlusion-aware fusion") and the paste-back of both
+mask fields."""
 
 import pytest
 import torch
@@ -43,7 +44,8 @@ def _fuse(inst, semantic, **kw):
 
 
 def test_tv6_clipped_amodal_and_stuff():
-    # fmt §5 TV6: one car, visible px 4-5, amodal px 4-7 (6-7 behind a building).
+    # Test vector TV6 (docs/evaluation.md): one car, visible px 4-5, amodal px 4-7 (6-7 behind a
+    # building).
     semantic = _row(0, 0, 0, 0, CAR, CAR, 2, 2, 2, 2)
     inst = _instances([(4, 6)], [(4, 8)], [0.9], [2], 10)
     (pan, segs), amodal = _fuse(inst, semantic)
@@ -54,7 +56,7 @@ def test_tv6_clipped_amodal_and_stuff():
         (False, 2, 4),
     ]
     assert amodal["thing_masks"].int().tolist() == [[[0, 0, 0, 0, 1, 1, 0, 0, 0, 0]]]
-    # Occluded px 6-7 lie in the amodal union: void (255), not road as in the reference (Q2).
+    # Occluded px 6-7 lie in the amodal union: void (255), not road as in the reference.
     assert amodal["stuff_seg"].tolist() == [[0, 0, 0, 0, 255, 255, 255, 255, 2, 2]]
     assert amodal["segments_info"] == [
         {
@@ -129,7 +131,7 @@ def test_overlap_orders():
     inst = _instances([(0, 3), (1, 4)], [(0, 3), (1, 4)], [0.9, 0.7], [2, 2], 4)
     (pan, segs), _ = _fuse(inst, semantic, overlap_order="score")
     assert pan.tolist() == [[1, 1, 1, 2]] and segs[0]["instance_id"] == 0
-    # reference (Q7): same class, score descending, later overwrites -> lower score wins.
+    # reference: same class, score descending, later overwrites -> lower score wins.
     (pan, segs), _ = _fuse(inst, semantic, overlap_order="reference")
     assert pan.tolist() == [[1, 2, 2, 2]]
     assert [(s["instance_id"], s["area"]) for s in segs] == [(0, 1), (1, 3)]
@@ -143,6 +145,10 @@ def test_visible_pixels_join_amodal():
     inst = _instances([(0, 2)], [(1, 3)], [0.9], [2], 4)
     _, amodal = _fuse(inst, semantic)
     assert amodal["thing_masks"].int().tolist() == [[[1, 1, 1, 0]]]
+    # The published fusion (unpaired detectors): the amodal segment is the amodal mask alone.
+    _, published = _fuse(inst, semantic, amodal_includes_visible=False)
+    assert published["thing_masks"].int().tolist() == [[[0, 1, 1, 0]]]
+    assert published["segments_info"][0]["area"] == 2
 
 
 @pytest.mark.parametrize("seed", range(5))

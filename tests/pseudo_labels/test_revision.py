@@ -1,4 +1,4 @@
-"""OPLL label rules on hand-made masks (paper Eq. 2, 3, 5, 6; reference note §4.2-4.3)."""
+"""OPLL label rules on hand-made masks (paper Eq. 2, 3, 5, 6; docs/method.md "OPLL")."""
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def test_class_wise_thresholds_and_equal_score_is_certain():
 
 
 def test_image_without_detections_gets_empty_labels():
-    # The authors' code reuses the previous image's accumulators here (note §4.2).
+    # The authors' code reuses the previous image's accumulators here (docs/method.md "OPLL").
     branch_labels([box(SHAPE, 0, 4, 0, 4)], [0], [0], np.full(7, 50), M_THING)
     res = branch_labels([], [], [], np.full(7, 50), M_THING)
     assert res.masks == [] and not res.uncertain.any()

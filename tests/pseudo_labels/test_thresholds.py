@@ -1,4 +1,4 @@
-"""CS threshold rule (paper Eq. 4, reference note §4.1) on hand-computed vectors."""
+"""CS threshold rule (paper Eq. 4; docs/method.md "OPLL", Thresholds) on hand-computed vectors."""
 
 import numpy as np
 import pytest

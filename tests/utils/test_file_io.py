@@ -37,3 +37,17 @@ def test_image_and_bad_json(tmp_path):
     bad.write_text("{nope")
     with pytest.raises(ValueError, match="bad.json"):
         read_json(str(bad))
+
+
+@pytest.mark.parametrize("indent", [None, 1, 2])
+def test_json_bytes_equal_json_dump(tmp_path, indent):
+    """atomic_write_json runs json.dumps (C encoder) but writes json.dump's bytes."""
+    import json
+
+    obj = {"b": [0.1, 1e-7, 2.0 / 3, -0.0, 1e300, 12345678901234567890], "a": "é\n\"x\"",
+           "c": {"counts": "Y]1:N1O0", "size": [100, 512]}, "d": [None, True, False, {}], 3: []}  # fmt: skip
+    path = tmp_path / "a.json"
+    atomic_write_json(str(path), obj, indent=indent)
+    with open(tmp_path / "ref.json", "w") as f:
+        json.dump(obj, f, indent=indent)
+    assert path.read_bytes() == (tmp_path / "ref.json").read_bytes()

@@ -1,4 +1,6 @@
 """UNLOCK: source-free occlusion-aware seamless segmentation on Detectron2."""
+# The config adder first: it depends on detectron2 only, so it can never take part in a cycle.
+from .config import add_unlock_config  # noqa: F401
 from . import modeling  # noqa: F401 (registers)
 from .modeling import AmodalPanopticFPN, AmodalROIHeads  # noqa: F401
 from . import data  # noqa: F401 (registers datasets)

@@ -225,7 +225,7 @@ class TestHandMade:
             expected = np.random.RandomState(3).randint(0, 256, size=(int(overlap.sum()), 3))
             np.testing.assert_array_equal(res.image[overlap], expected)
 
-    def test_ignore_maps_cleared_under_footprint(self):
+    def test_visible_ignore_cleared_amodal_ignore_kept_under_footprint(self):
         image, sem = _host()
         full = _box(self.shape, 2, 5, 2, 5)
         ign = {"visible": np.ones(self.shape, bool), "amodal": _box(self.shape, 0, 3, 0, 10)}
@@ -233,7 +233,31 @@ class TestHandMade:
             image, sem, [], [_cand(self.shape, 0, full)], min_visible_pixels=1, ignore_maps=ign
         )
         np.testing.assert_array_equal(res.ignore_maps["visible"], ~full)
-        np.testing.assert_array_equal(res.ignore_maps["amodal"], ign["amodal"] & ~full)
+        # The host's hidden extent behind the paste is still unknown.
+        np.testing.assert_array_equal(res.ignore_maps["amodal"], ign["amodal"])
+        assert res.objects[-1]["amodal_exact"]
+
+    def test_pasted_object_has_no_amodal_ignore_host_keeps_it(self):
+        from unlock.data.detection_utils import build_amodal_instances
+
+        image, sem = _host()
+        host_vis = _box(self.shape, 0, 4, 0, 4)
+        host_amo = _box(self.shape, 0, 6, 0, 6)
+        host = {"category_id": 1, "mask": host_vis, "amodal_mask": host_amo}
+        full = _box(self.shape, 2, 5, 2, 5)
+        uncertain = _box(self.shape, 0, 10, 0, 10)
+        ign = {"visible": uncertain.copy(), "amodal": uncertain.copy()}
+        res = paste_objects(
+            image, sem, [host], [_cand(self.shape, 0, full)], min_visible_pixels=1, ignore_maps=ign
+        )
+        inst = build_amodal_instances(res.objects, res.ignore_maps, self.shape)
+        amodal_ignore = inst.gt_amodal_mask_ignore.tensor.numpy()
+        visible_ignore = inst.gt_mask_ignore.tensor.numpy()
+        # Host: amodal uncertainty stays under the paste (minus its own mask); visible cleared.
+        np.testing.assert_array_equal(amodal_ignore[0], uncertain & ~host_amo)
+        np.testing.assert_array_equal(visible_ignore[0], uncertain & ~full & ~(host_vis & ~full))
+        # Pasted object: its amodal mask is exact, nothing ignored.
+        assert not amodal_ignore[1].any()
 
     def test_bad_inputs(self):
         image, sem = _host()

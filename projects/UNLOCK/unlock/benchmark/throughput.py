@@ -60,13 +60,15 @@ def time_training(cfg, warmup: int, iters: int) -> dict:
     loader = UnlockTrainer.build_train_loader(cfg)
     data_iter = iter(loader)
     finite, wait, t_start = True, 0.0, 0.0
+    data_s, step_s = [], []  # per timed iteration: SimpleTrainer's data_time, the step after it
     with EventStorage(0) as storage:
         for i in range(warmup + iters):
             if i == warmup:
                 wait, t_start = 0.0, time.perf_counter()
             t0 = time.perf_counter()
             data = next(data_iter)
-            wait += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            wait += t1 - t0
             losses = sum(model(data).values())
             finite &= math.isfinite(losses.item())
             optimizer.zero_grad()
@@ -74,13 +76,36 @@ def time_training(cfg, warmup: int, iters: int) -> dict:
             optimizer.step()
             scheduler.step()
             storage.iter = i + 1
+            if i >= warmup:
+                data_s.append(t1 - t0)
+                step_s.append(time.perf_counter() - t1)
         seconds = time.perf_counter() - t_start
     del data_iter, loader  # stops the loader's worker processes
     ims = cfg.SOLVER.IMS_PER_BATCH
+    map_ms = time_mapping(cfg, 2 * ims)
     return {"images": ims * iters, "seconds": seconds, "ips": ims * iters / seconds,
+            "map_ms": map_ms,
             "data_wait": wait / seconds, "finite": finite, "batch": ims,
+            "data_ms": [1e3 * x for x in data_s], "step_ms": [1e3 * x for x in step_s],
             "size": f"{cfg.INPUT.MIN_SIZE_TRAIN[0]} short side"
             + (f", {tuple(cfg.UNLOCK.DATA.CROP_SIZE)} crops" if any(cfg.UNLOCK.DATA.CROP_SIZE) else "")}  # fmt: skip
+
+
+def time_mapping(cfg, samples: int) -> float:
+    """Mean ms to map one training sample in this process with the train loader's mapper, i.e.
+    the work a loader worker does per sample (collation and transfer not included)."""
+    from detectron2.data import DatasetCatalog
+
+    if cfg.UNLOCK.ADCL.ENABLED:
+        from unlock.data.adcl import ObjectPasteDatasetMapper as Mapper
+    else:
+        from unlock.data.dataset_mapper import AmodalDatasetMapper as Mapper
+    mapper = Mapper(cfg, is_train=True)
+    dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
+    t0 = time.perf_counter()
+    for i in range(samples):
+        mapper(copy.deepcopy(dicts[i % len(dicts)]))
+    return 1e3 * (time.perf_counter() - t0) / samples
 
 
 def time_inference_and_evaluation(cfg, dataset: str, warmup: int, workdir: str) -> dict:

@@ -4,6 +4,8 @@ that keeps the file's other sections byte for byte."""
 
 import os
 
+from .budget import render_budget
+
 SECTION = "## Pipeline throughput and memory"
 
 
@@ -164,7 +166,7 @@ def render_markdown(args, r: dict, command: str) -> str:
         f"{g_big / g_small:.2f}) for {big['images'] / small['images']:.1f}x the images: {verdict}.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + render_budget(r))
 
 
 def replace_section(path: str, section: str) -> None:

@@ -7,7 +7,8 @@ def add_adcl_config(cfg):
     cfg.UNLOCK.ADCL = CN()
     # Paste pool objects into the pseudo-labelled training images.
     cfg.UNLOCK.ADCL.ENABLED = False
-    # Pool directory; empty = <pseudo-label dir>/pool.
+    # Pool directory; empty = <pseudo-label dir>/pool. An OPLL run with ADCL writes the folder it
+    # used here, logs it, and saves the config as OUTPUT_DIR/config.yaml (engine/opll_settings.py).
     cfg.UNLOCK.ADCL.POOL_DIR = ""
     # Stricter (tau'_fix, top fraction p') for pool objects (paper: 0.95, 0.1).
     cfg.UNLOCK.ADCL.POOL_THRESHOLDS = (0.95, 0.1)

@@ -5,6 +5,9 @@ from detectron2.config import CfgNode as CN
 def add_amodal_model_config(cfg):
     # Mirrors MODEL.MASK_ON / KEYPOINT_ON: build the amodal mask branch in the ROI heads.
     cfg.MODEL.AMODAL_ON = True
+    # Visible mask head (ROI_MASK_HEAD_REGISTRY): detectron2's conv + deconv head trained with the
+    # uncertainty-guided loss of MODEL.MASK_LOSS; any other registered head keeps its own loss.
+    cfg.MODEL.ROI_MASK_HEAD.NAME = "IgnoreAwareMaskRCNNConvUpsampleHead"
 
     cfg.MODEL.ROI_AMODAL_MASK_HEAD = CN()
     # Name in ROI_AMODAL_MASK_HEAD_REGISTRY.
@@ -30,7 +33,7 @@ def add_amodal_model_config(cfg):
     cfg.MODEL.MASK_LOSS = CN()
     # "intended": RoI cells inside the uncertainty region get weight 0 (paper Eq. 7).
     # "faithful": the authors' code, where the bool cast turns fully-uncertain cells into positives
-    # (reference note §8.2). "none": ignore maps are not used at all.
+    # (docs/method.md, "The authors' code"). "none": ignore maps are not used at all.
     cfg.MODEL.MASK_LOSS.IGNORE_MODE = "intended"
     # A cell is ignored when the RoI-aligned ignore coverage is at least this value.
     cfg.MODEL.MASK_LOSS.IGNORE_COVERAGE = 0.5
@@ -40,7 +43,8 @@ def add_amodal_model_config(cfg):
     # Weight of the visible loss_mask.
     cfg.MODEL.MASK_LOSS.VISIBLE_WEIGHT = 1.0
 
-    # Occlusion-aware fusion of semantic, visible and amodal predictions (reference fusion, fmt §4).
+    # Occlusion-aware fusion of semantic, visible and amodal predictions (paper Sec. 6, Fig. 8;
+    # rules in docs/design.md "Occlusion-aware fusion").
     cfg.MODEL.AMODAL_PANOPTIC_FPN = CN()
     # Return panoptic_seg and amodal_panoptic_seg beside sem_seg and instances.
     cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE_ON = True
@@ -54,10 +58,14 @@ def add_amodal_model_config(cfg):
     # Class of a thing segment = majority vote of the semantic prediction over it (reference);
     # False keeps the detector's class.
     cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE.THING_CLASS_FROM_SEMANTIC = True
-    # Restrict thing segments to pixels the semantic head calls a thing (reference quirk Q3).
+    # Restrict thing segments to pixels the semantic head calls a thing (the reference fusion's
+    # rule, which drops occluded amodal parts behind predicted stuff).
     cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE.CLIP_TO_SEMANTIC_THINGS = True
     # Overlaps between visible masks: "score" (higher score wins, detectron2) or "reference"
-    # (class order then score order, later overwrites, quirk Q7).
+    # (class order then score order, later overwrites: the lower score wins inside a class).
     cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE.OVERLAP_ORDER = "score"
+    # Unite each amodal thing segment with its own detection's visible segment (visible ⊆ amodal
+    # in the output); False is the published fusion, whose amodal detections are not linked.
+    cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE.AMODAL_INCLUDES_VISIBLE = True
     # Weight of loss_sem_seg relative to the instance losses.
     cfg.MODEL.AMODAL_PANOPTIC_FPN.SEM_SEG_LOSS_WEIGHT = 1.0

@@ -9,7 +9,8 @@ def add_opll_config(cfg):
     cfg.UNLOCK.OPLL.ENABLED = False
     # Unlabelled target split to pseudo-label (a registered dataset name).
     cfg.UNLOCK.OPLL.TARGET_DATASET = "unlock_synthetic_target_train"
-    # Where pseudo-labels go; empty = OUTPUT_DIR/pseudo_labels.
+    # Where pseudo-labels go; empty = OUTPUT_DIR/pseudo_labels. An OPLL run writes the folder it
+    # used here, logs it, and saves the config as OUTPUT_DIR/config.yaml (engine/opll_settings.py).
     cfg.UNLOCK.OPLL.OUTPUT_DIR = ""
     # Threshold mode: "class_wise" (CS thresholds, Eq. 4), "fixed" (tau_fix only, Table 4 naive
     # baseline) or "all" (every prediction is a certain label, Table 4).
@@ -33,7 +34,8 @@ def add_opll_config(cfg):
     # L2 anchor of the parameters to the source weights (authors: 10 x mean squared error).
     cfg.UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT = 0.0
     # Weight of the authors' EMA-teacher ClassMix semantic self-training loss `loss_classmix`
-    # (code §7.3; authors: 1.0); 0 = off. Needs the unlabelled UNLOCK.OPLL.TARGET_DATASET.
+    # (docs/method.md "Authors' extras"; authors: 1.0); 0 = off. Needs the unlabelled
+    # UNLOCK.OPLL.TARGET_DATASET.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT = 0.0
     # Largest EMA decay of that teacher; decay at iteration t = min(1 - 1/(t+1), EMA_ALPHA).
     cfg.UNLOCK.OPLL.EXTRAS.EMA_ALPHA = 0.999
@@ -44,7 +46,7 @@ def add_opll_config(cfg):
     # 88, a DAFormer Cityscapes ego-vehicle heuristic); (0, 0) = off.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_IGNORE_ROWS = (0, 0)
     # Probability (one draw per batch) of colour-jittering the mixed images, the code's strong
-    # augmentation (§7.3 step 7; unlock/engine/strong_augment.py; authors: 0.8); 0 = off.
+    # augmentation (unlock/engine/strong_augment.py; authors: 0.8); 0 = off.
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_PROB = 0.8
     # Jitter strength s: brightness, contrast, saturation factors in 1 ± s, hue shift in ±s (authors: 0.2).
     cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_JITTER_STRENGTH = 0.2

@@ -1,8 +1,9 @@
 """AmodalDatasetMapper: dataset dict -> model input with semantic, visible and amodal targets.
 
-Training augmentation follows the authors' labelled pipeline (code §6.2 steps 3-5: resize, random
-crop with the ``cat_max_ratio`` re-draw, horizontal flip), applied identically to the image, the
-semantic map, every visible and amodal mask and the uncertainty maps of OPLL (paper Sec. 3.2).
+Training augmentation follows the authors' pipeline of pseudo-labelled crops (resize, random crop
+with the ``cat_max_ratio`` re-draw, horizontal flip; docs/method.md "The authors' code"), applied
+identically to the image, the semantic map, every visible and amodal mask and the uncertainty
+maps of OPLL (paper Sec. 3.2).
 """
 
 import copy
@@ -33,7 +34,7 @@ __all__ = ["CategoryRatioRandomCrop", "AmodalDatasetMapper", "build_amodal_augme
 
 class CategoryRatioRandomCrop(T.Augmentation):
     """Random crop re-drawn until no semantic class dominates (authors' mmseg ``RandomCrop`` with
-    ``cat_max_ratio``, code §6.2 step 4).
+    ``cat_max_ratio``; docs/method.md "The authors' code").
 
     Up to ``max_tries`` windows are drawn; the first whose labelled pixels (label != ignore) hold
     at least two classes and no class with ``cat_max_ratio`` or more of them is taken, else the

@@ -4,7 +4,7 @@ Two halves, both pure numpy apart from file reads:
 
 * load time: panoptic id maps + ``segments_info`` + amodal segmentations -> the annotation dicts of
   docs/design.md "Dataset dicts" (visible RLE from the panoptic PNG, amodal RLE via ``amodal_id``,
-  amodal box);
+  amodal box; a repaired amodal mask also keeps the annotation as published for evaluation);
 * map time: decoded per-object masks + image-level uncertainty maps -> ``Instances`` with
   ``gt_masks``, ``gt_amodal_masks`` and the ignore maps of paper Eq. 7.
 """
@@ -18,8 +18,9 @@ import torch
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
 from unlock.classes import IGNORE_LABEL, NUM_CLASSES, THING_TRAIN_IDS
-from unlock.utils.masks import decode_segmentation, mask_to_box
+from unlock.utils.masks import decode_segmentation, mask_to_box, rgb_to_id
 
+from .amodal_segmentation import amodal_rle, polygons_to_rle
 from .validation import DatasetFormatError, check_category_ids, read_label_png
 
 logger = logging.getLogger(__name__)
@@ -34,21 +35,10 @@ __all__ = [
     "read_uncertainty_map",
     "object_ignore_masks",
     "build_amodal_instances",
+    "polygons_to_rle",  # re-exported from amodal_segmentation
 ]
 
 _THING_IDS = frozenset(THING_TRAIN_IDS)
-
-
-def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """COCO-panoptic colour -> id: ``R + 256 G + 256^2 B`` (fmt §1.1).
-
-    Args:
-        rgb: (H, W, 3) uint8.
-    Returns:
-        (H, W) int32 ids.
-    """
-    rgb = rgb.astype(np.int32)
-    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
 
 
 def read_panoptic_ids(path: str) -> np.ndarray:
@@ -79,7 +69,8 @@ def _id_lookup(ids: np.ndarray, table: Dict[int, int], default: int) -> np.ndarr
     return vals[inv].reshape(ids.shape)
 
 
-# Value of void pixels in the panoptic PNGs (fmt §1.1); every other id must be a listed segment.
+# Value of void pixels in the panoptic PNGs (docs/design.md "Dataset dicts"); every other id must
+# be a listed segment.
 PANOPTIC_VOID_ID = 255
 
 
@@ -101,7 +92,8 @@ def check_segment_ids(pan_ids: np.ndarray, segments_info: Sequence[Dict], pan_pa
 
 def semantic_from_panoptic(pan_ids: np.ndarray, segments_info: Sequence[Dict]) -> np.ndarray:
     """Semantic trainId map of a panoptic label: every non-crowd segment gets its category, crowd
-    and unlisted ids (void) get 255 -- the reference GT semantic of fmt §1.6.
+    and unlisted ids (void) get 255 -- the semantic GT of the published evaluation
+    (docs/evaluation.md "Ground truth").
 
     Args:
         pan_ids: (H, W) int segment ids.
@@ -126,9 +118,12 @@ def panoptic_to_annotations(
     One annotation per non-crowd thing segment with a non-empty visible mask; stuff, crowd and
     empty segments are skipped. ``segmentation`` is the visible RLE cut from ``pan_ids``;
     ``amodal_segmentation`` is decoded from ``amodal_segms[amodal_id]`` (None when the segment has
-    no ``amodal_id`` or it is -1). A visible mask that sticks out of its amodal mask is repaired
-    (amodal := amodal | visible, the annotation gets ``amodal_repaired=True``) or, with
-    ``repair_amodal=False``, raises. The box is the tight XYXY_ABS box of amodal | visible.
+    no ``amodal_id`` or it is -1). A visible mask that sticks out of its amodal mask (an empty
+    amodal polygon included) is repaired for training (amodal := amodal | visible, the annotation
+    gets ``amodal_repaired=True`` and keeps the mask as published, unrepaired, as
+    ``amodal_segmentation_published``: the ``oass`` evaluation protocol scores against that, see
+    docs/evaluation.md "Ground truth") or, with ``repair_amodal=False``, raises. The box is the
+    tight XYXY_ABS box of amodal | visible.
 
     Args:
         pan_ids: (H, W) int segment ids.
@@ -162,7 +157,7 @@ def panoptic_to_annotations(
         amodal_id = seg.get("amodal_id", -1)
         amo_rle = None
         if amodal_id is not None and int(amodal_id) != -1:
-            amo_rle = _amodal_rle(
+            amo_rle = amodal_rle(
                 amodal_segms, int(amodal_id), seg, height, width, pan_path, amodal_path
             )
         ann = {"category_id": cat - THING_TRAIN_IDS[0], "segment_id": int(seg["id"]), "iscrowd": 0}
@@ -176,6 +171,7 @@ def panoptic_to_annotations(
                         f"{pan_path}: visible mask of segment {seg['id']} is not inside its "
                         f"amodal mask {amodal_id} ({vis_area - inside} px outside)"
                     )
+                ann["amodal_segmentation_published"] = _jsonable(amo_rle)
                 amo_rle = box_rle
                 ann["amodal_repaired"] = True
                 repaired += 1
@@ -221,41 +217,6 @@ def _visible_rles(pan_ids: np.ndarray, seg_ids: List[int]) -> Dict[int, Tuple[Di
         )
         out[sid] = (rle, int(p.size))
     return out
-
-
-def _amodal_rle(amodal_segms, amodal_id, seg, height, width, pan_path, amodal_path) -> Dict:
-    """Compressed RLE (bytes counts) of an amodal annotation given as polygons or RLE."""
-    if amodal_id not in amodal_segms:
-        raise DatasetFormatError(
-            f"{pan_path}: segment {seg['id']} has amodal_id {amodal_id}, which has no "
-            f"annotation in {amodal_path or 'the amodal annotations'}"
-        )
-    segm = amodal_segms[amodal_id]
-    try:
-        if isinstance(segm, list):
-            if not segm:
-                return mask_util.encode(np.zeros((height, width), dtype=np.uint8, order="F"))
-            return mask_util.merge(mask_util.frPyObjects(segm, height, width))
-        if isinstance(segm, dict) and isinstance(segm.get("counts"), list):
-            rle = mask_util.frPyObjects(segm, *segm["size"])
-        elif isinstance(segm, dict) and "counts" in segm and "size" in segm:
-            counts = segm["counts"]
-            rle = {
-                "size": segm["size"],
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-            }
-        else:
-            raise TypeError(f"unsupported segmentation {type(segm).__name__}")
-    except (TypeError, ValueError, AttributeError) as e:
-        raise DatasetFormatError(
-            f"{amodal_path}: amodal annotation {amodal_id} cannot be decoded ({e})"
-        ) from e
-    if list(rle["size"]) != [height, width]:
-        raise DatasetFormatError(
-            f"{amodal_path}: amodal annotation {amodal_id} has size {tuple(rle['size'])}, "
-            f"but {pan_path} is {(height, width)}"
-        )
-    return rle
 
 
 def _jsonable(rle: Dict) -> Dict:
@@ -351,11 +312,12 @@ def build_amodal_instances(
     An object is dropped when its visible mask (if it has a visible label) or all of its certain
     masks are empty, e.g. after a crop. ``gt_boxes`` is the tight box of the certain
     ``mask | amodal_mask`` pixels (design.md "Boxes"; the authors inflate it by ignore pixels,
-    code §6.2 step 10, which we do not).
+    which we do not).
 
     Args:
         objects: dicts with ``category_id`` (0..6), ``mask`` and ``amodal_mask`` ((H, W) bool or
-            None).
+            None); ``amodal_exact`` True (ADCL's pasted objects) means the amodal mask is known
+            everywhere, so the image-level amodal uncertainty does not apply to it.
         ignore_maps: {"visible": (H, W) bool or None, "amodal": (H, W) bool or None}.
         image_shape: (H, W).
     Returns:
@@ -381,7 +343,9 @@ def build_amodal_instances(
         fields["vis"].append(zeros if vis is None else vis)
         fields["amo"].append(zeros if amo is None else amo)
         fields["vis_ign"].append(object_ignore_masks(vis, ignore_maps.get("visible"), image_shape))
-        fields["amo_ign"].append(object_ignore_masks(amo, ignore_maps.get("amodal"), image_shape))
+        # ADCL's pasted objects have exact amodal masks: no image-level amodal uncertainty.
+        amodal_uncertain = None if obj.get("amodal_exact") else ignore_maps.get("amodal")
+        fields["amo_ign"].append(object_ignore_masks(amo, amodal_uncertain, image_shape))
     inst = Instances(image_shape)
     inst.gt_boxes = Boxes(torch.tensor(fields["box"], dtype=torch.float32).reshape(-1, 4))
     inst.gt_classes = torch.tensor(fields["cls"], dtype=torch.int64)

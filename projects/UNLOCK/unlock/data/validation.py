@@ -2,7 +2,7 @@
 
 Every loader and the mapper read files through these helpers, so a broken dataset stops with
 ``DatasetFormatError: <path>: <what is wrong>`` instead of a ``KeyError`` deep in a worker (the
-authors' loaders raise bare ``KeyError`` for a missing amodal entry, fmt §1.1).
+authors' loaders raise a bare ``KeyError`` for a missing amodal entry).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""EMA-teacher ClassMix semantic self-training: the authors' undocumented extra (code §7.3).
+"""EMA-teacher ClassMix semantic self-training: the authors' undocumented extra.
 
 Not in the paper. Each step, besides the normal losses on the pseudo-labelled (ADCL-pasted)
 crops, an EMA teacher labels a second stream of unlabelled target crops; half of the classes of
@@ -14,7 +14,7 @@ row heuristic, mean over non-ignored pixels): docs/method.md "Authors' extras".
 import copy
 import logging
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,7 @@ from .extras import strong_augment_from_cfg
 __all__ = [
     "EMATeacher",
     "ClassMixTrainer",
-    "attach_classmix",
+    "build_classmix_trainer",
     "build_unlabelled_loader",
     "classmix_batch",
     "ema_alpha",
@@ -49,7 +49,7 @@ _UNLABELLED_KEYS = ("file_name", "image_id", "height", "width")
 
 # ---------------------------------------------------------------------------- pure functions
 def ema_alpha(iteration: int, max_alpha: float) -> float:
-    """EMA decay at ``iteration``: ``min(1 - 1/(iteration+1), max_alpha)`` (code §7.3 step 1).
+    """EMA decay at ``iteration``: ``min(1 - 1/(iteration+1), max_alpha)`` (the authors' ramp).
 
     It is 0 at iteration 0, so the first update copies the student into the teacher.
     """
@@ -60,7 +60,8 @@ def pick_mix_classes(
     labels: Sequence[torch.Tensor], generator: Optional[torch.Generator] = None
 ) -> List[torch.Tensor]:
     """Per image, ceil(n/2) classes drawn without replacement from the n labels present in the
-    whole batch, IGNORE_LABEL (255) included as the authors do (code §7.3 step 5).
+    whole batch, IGNORE_LABEL (255) included as the authors do (docs/method.md, "Authors'
+    extras", step 3).
 
     Args:
         labels: per image (H_i, W_i) long semantic labels of the labelled crops.
@@ -80,7 +81,7 @@ def pick_mix_classes(
 def teacher_targets(
     probs: Sequence[torch.Tensor], conf_thresh: float, ignore_rows: Tuple[int, int] = (0, 0)
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], float]:
-    """Teacher pseudo-labels and their pixel weights (code §7.3 steps 3-4).
+    """Teacher pseudo-labels and their pixel weights (docs/method.md, "Authors' extras", step 2).
 
     Args:
         probs: per image (C, H_i, W_i) teacher softmax probabilities.
@@ -118,7 +119,8 @@ def classmix_batch(
     teacher_weights: Sequence[torch.Tensor],
     classes: Sequence[torch.Tensor],
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
-    """ClassMix of pair i = (labelled crop i, unlabelled crop i) (code §7.3 steps 5-6).
+    """ClassMix of pair i = (labelled crop i, unlabelled crop i) (docs/method.md, "Authors'
+    extras", step 3).
 
     mask = labelled sem in classes[i]; image = mask ? labelled : unlabelled; label = mask ?
     labelled sem : teacher label; weight = mask ? 1 : teacher weight.
@@ -205,7 +207,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 class EMATeacher(nn.Module):
-    """EMA copy of the student's backbone and semantic head (code §7.3 steps 1-3).
+    """EMA copy of the student's backbone and semantic head (docs/method.md, "Authors' extras",
+    steps 1-2).
 
     ``initialized`` is a buffer, so a checkpoint that holds the teacher resumes it; a teacher
     that was never initialised (fresh start or a checkpoint without it) copies the student.
@@ -261,7 +264,7 @@ class EMATeacher(nn.Module):
 def build_unlabelled_loader(cfg):
     """Infinite loader of unlabelled crops of cfg.UNLOCK.OPLL.TARGET_DATASET: the training
     resize, random crop of UNLOCK.DATA.CROP_SIZE (a plain crop, no labels to constrain it, as in
-    the authors' target pipeline, code §6.1) and flip; SOLVER.IMS_PER_BATCH images per step."""
+    the authors' unlabelled pipeline) and flip; SOLVER.IMS_PER_BATCH images per step."""
     from ..data.dataset_mapper import AmodalDatasetMapper, build_amodal_augmentation
 
     name = cfg.UNLOCK.OPLL.TARGET_DATASET
@@ -273,8 +276,11 @@ def build_unlabelled_loader(cfg):
         augmentations=build_amodal_augmentation(cfg, is_train=True),
         image_format=cfg.INPUT.FORMAT,
     )
+    from .trainer import loader_prefetch_kwargs  # trainer imports this module
+
     return build_detection_train_loader(
-        cfg, mapper=mapper, dataset=dicts, sampler=TrainingSampler(len(dicts))
+        cfg, mapper=mapper, dataset=dicts, sampler=TrainingSampler(len(dicts)),
+        **loader_prefetch_kwargs(cfg),
     )
 
 
@@ -346,7 +352,7 @@ class ClassMixTrainer(SimpleTrainer):
         data = next(self._data_loader_iter)
         unlabelled = next(self._unlabelled_iter)
         data_time = time.perf_counter() - start
-        # Before the step, as the authors do (code §7.3 step 1); ranks hold identical parameters
+        # Before the step, as the authors do; ranks hold identical parameters
         # after DDP's all-reduce, so the local update keeps the teachers identical too.
         self.teacher.update(self.model, self.iter)
 
@@ -359,6 +365,10 @@ class ClassMixTrainer(SimpleTrainer):
         self.after_backward()
         self._write_metrics(loss_dict, data_time)
         self.optimizer.step()
+
+    def extra_checkpointables(self) -> Dict[str, nn.Module]:
+        """State saved beside the model in every checkpoint (read by UnlockTrainer)."""
+        return {"classmix_teacher": self.teacher}
 
     @property
     def _unlabelled_iter(self):
@@ -376,18 +386,18 @@ def _fit(image: torch.Tensor, size) -> torch.Tensor:
     return out[0].round().clamp(0, 255).to(image.dtype)
 
 
-def attach_classmix(trainer, cfg) -> ClassMixTrainer:
-    """Replaces a DefaultTrainer's inner SimpleTrainer by a ClassMixTrainer on the same model,
-    loader and optimizer, and checkpoints the teacher as the extra state "classmix_teacher"
+def build_classmix_trainer(cfg, model: nn.Module, data_loader, optimizer) -> ClassMixTrainer:
+    """The ClassMix training step of ``UnlockTrainer.build_train_step``: a ClassMixTrainer on the
+    trainer's model, loader and optimizer, with the unlabelled loader and options of
+    cfg.UNLOCK.OPLL.EXTRAS. Its teacher is checkpointed as the extra state "classmix_teacher"
     (the student stays under "model"; loading MODEL.WEIGHTS without resuming never loads it)."""
     if cfg.SOLVER.AMP.ENABLED:
         raise NotImplementedError("UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0 with SOLVER.AMP.ENABLED")
     extras = cfg.UNLOCK.OPLL.EXTRAS
-    inner = trainer._trainer
-    trainer._trainer = ClassMixTrainer(
-        inner.model,
-        inner.data_loader,
-        inner.optimizer,
+    step = ClassMixTrainer(
+        model,
+        data_loader,
+        optimizer,
         build_unlabelled_loader(cfg),
         weight=extras.CLASSMIX_WEIGHT,
         ema_alpha=extras.EMA_ALPHA,
@@ -395,9 +405,8 @@ def attach_classmix(trainer, cfg) -> ClassMixTrainer:
         ignore_rows=tuple(extras.CLASSMIX_IGNORE_ROWS),
         augment=strong_augment_from_cfg(cfg),
     )
-    trainer.checkpointer.add_checkpointable("classmix_teacher", trainer._trainer.teacher)
     logger.info(
         f"ClassMix self-training: weight {extras.CLASSMIX_WEIGHT}, EMA {extras.EMA_ALPHA}, "
         f"confidence {extras.CLASSMIX_CONF}, unlabelled {cfg.UNLOCK.OPLL.TARGET_DATASET}"
     )
-    return trainer._trainer
+    return step

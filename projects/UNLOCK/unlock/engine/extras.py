@@ -1,13 +1,14 @@
-"""The authors' undocumented training extras (reference note §7.2, §7.5), off by default.
+"""The authors' training extras, not in the paper (docs/method.md "Authors' extras"), off by
+default.
 
 * ``ParameterAnchor``: adds ``loss_anchor = ANCHOR_WEIGHT * sum_t mean((θ_t - θ_t^src)^2)`` over
-  the model's trainable parameter tensors θ_t, with θ^src the frozen source weights (note §7.2:
-  the authors use weight 10, a sum over tensors of per-tensor MSE, parameters only, no buffers).
+  the model's trainable parameter tensors θ_t, with θ^src the frozen source weights (the
+  authors use weight 10, a sum over tensors of per-tensor MSE, parameters only, no buffers).
   It is a forward hook on the model, so ``SimpleTrainer.run_step`` sums it with the other losses
   and the checkpoint's state dict is unchanged.
 * The authors' per-module learning rates are a solver option, ``SOLVER.LR_MULTIPLIERS``
   (``optimizer.py``), not an extra: the paper's AdamW lr of 1e-7 is their base (docs/method.md).
-* The EMA-teacher ClassMix branch (note §7.3) lives in ``classmix.py``; ``check_extras``
+* The EMA-teacher ClassMix branch lives in ``classmix.py``; ``check_extras``
   validates its keys.
 """
 

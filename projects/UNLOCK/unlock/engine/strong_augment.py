@@ -1,8 +1,8 @@
 """Strong photometric augmentation of the ClassMix images: colour jitter and Gaussian blur.
 
-The authors' ClassMix branch (code §7.3 step 7) augments the mixed images as DACS does, before the
-student sees them; the teacher's input stays clean, so the student learns to agree with the
-teacher under photometric change. One random decision per batch switches each augmentation on:
+The authors' ClassMix branch augments the mixed images as DACS does, before the student sees
+them; the teacher's input stays clean, so the student learns to agree with the teacher under
+photometric change. One random decision per batch switches each augmentation on:
 
 * colour jitter with probability ``jitter_prob`` (authors: 0.8): per image, brightness, contrast
   and saturation factors drawn from U(1 - s, 1 + s) and a hue shift from U(-s, s) with strength

@@ -1,26 +1,33 @@
 """UnlockTrainer: DefaultTrainer with the amodal data path, the UNLOCK evaluators and OPLL.
 
-``DefaultTrainer.__init__`` builds the train loader at once, so pseudo-labels (and the ADCL
-pool) must exist before construction: call ``cfg = UnlockTrainer.generate_pseudo_labels(cfg)``
-first (tools/train_net.py does this when ``UNLOCK.OPLL.ENABLED``). It returns a config whose
-``DATASETS.TRAIN`` is the registered pseudo-labelled split ``<target>_opll`` and whose
-``UNLOCK.ADCL.POOL_DIR`` is filled in.
+The trainer builds the train loader at once, so pseudo-labels (and the ADCL pool) must exist
+before construction: call ``cfg = UnlockTrainer.generate_pseudo_labels(cfg)`` first
+(tools/train_net.py does this when ``UNLOCK.OPLL.ENABLED``). It returns a config with the
+settings of ``opll_settings.derived_opll_settings`` made explicit (DATASETS.TRAIN = the
+registered split ``<target>_opll``, UNLOCK.OPLL.OUTPUT_DIR, UNLOCK.ADCL.POOL_DIR), logs them and
+saves that config as OUTPUT_DIR/config.yaml.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
+import weakref
 from typing import Dict
 
 import numpy as np
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
-from detectron2.engine import DefaultTrainer
-from detectron2.engine import defaults as d2_defaults
+from detectron2.engine import (
+    AMPTrainer,
+    DefaultTrainer,
+    SimpleTrainer,
+    TrainerBase,
+    create_ddp_model,
+)
 from detectron2.utils import comm
 from detectron2.utils.events import CommonMetricPrinter, TensorboardXWriter
+from detectron2.utils.logger import setup_logger
 
 from ..pseudo_labels import storage
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
@@ -29,42 +36,84 @@ from ..utils.checkpoint import UnlockCheckpointer
 from ..utils.cli import empty_dataset_error, remove_stale_temp_files
 from ..utils.events import AtomicJSONWriter
 from ..utils.file_io import atomic_write_json
-from .classmix import attach_classmix
+from .classmix import build_classmix_trainer
 from .exact_resume import IsolatedRNGMapper, preserved_rng, replay_batches, rng_state, set_rng_state
 from .extras import ParameterAnchor, check_extras
+from .opll_settings import apply_derived_settings, derived_opll_settings, dump_config
 from .optimizer import build_unlock_lr_scheduler, build_unlock_optimizer, uses_default_optimizer
 
 logger = logging.getLogger(__name__)
+
+
+def loader_prefetch_kwargs(cfg) -> dict:
+    """DataLoader ``prefetch_factor`` so the workers keep at least one whole batch (plus one
+    sample) ready: with PyTorch's default of 2 samples per worker and a batch of 4 from one
+    worker, half of every batch is mapped while the training step waits (docs/benchmarks.md,
+    data time). Samples and their order are unchanged."""
+    workers = int(cfg.DATALOADER.NUM_WORKERS)
+    if workers <= 0:
+        return {}
+    per_worker = -(-int(cfg.SOLVER.IMS_PER_BATCH) // (workers * comm.get_world_size()))
+    return {"prefetch_factor": max(2, per_worker + 1)}
 
 
 class UnlockTrainer(DefaultTrainer):
     """DefaultTrainer for AmodalPanopticFPN on (pseudo-)labelled amodal data."""
 
     def __init__(self, cfg):
+        """``DefaultTrainer.__init__``'s steps in its order, with two of them made overridable
+        classmethods (:meth:`build_ddp_model`, :meth:`build_train_step`), which DefaultTrainer
+        hard-codes, and an :class:`UnlockCheckpointer` (atomic checkpoint files, a WARNING
+        summary of what fine-tuning from MODEL.WEIGHTS did not load) instead of its
+        ``DetectionCheckpointer``, as DefaultTrainer's docstring recommends where its
+        assumptions do not hold (no detectron2 code is patched at run time)."""
         if comm.is_main_process():
             # Left by a kill during an atomic save; no other process writes here yet.
             remove_stale_temp_files(cfg.OUTPUT_DIR)
-        with _ddp_for_cpu_modules():
-            super().__init__(cfg)
-        if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0:
-            # The authors' EMA-teacher ClassMix extra replaces the inner training step.
-            attach_classmix(self, cfg)
-
-    def build_hooks(self):
-        """detectron2's hooks, saving through :class:`UnlockCheckpointer`: atomic checkpoint
-        files, and a WARNING summary of what fine-tuning from MODEL.WEIGHTS did not load.
-
-        ``DefaultTrainer.__init__`` builds its ``DetectionCheckpointer`` just before calling this,
-        so replacing it here makes every hook use the new one (no detectron2 file is forked).
-        """
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()  # as DefaultTrainer: setup_logger was not called for detectron2
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = self.build_ddp_model(cfg, model)
+        self._trainer = self.build_train_step(cfg, model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = UnlockCheckpointer(
-            self.checkpointer.model,
-            self.cfg.OUTPUT_DIR,
+            model,
+            cfg.OUTPUT_DIR,
             allow_shape_mismatch=True,
             allow_empty=True,
-            **self.checkpointer.checkpointables,
+            trainer=weakref.proxy(self),
+            **getattr(self._trainer, "extra_checkpointables", dict)(),
         )
-        return super().build_hooks()
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_ddp_model(cls, cfg, model):
+        """detectron2's ``create_ddp_model(model, broadcast_buffers=False)``, as DefaultTrainer
+        calls it, except that a CPU model gets ``device_ids=None``: detectron2 always passes
+        ``device_ids=[local_rank]``, which DistributedDataParallel rejects for a CPU module, so
+        ``--num-gpus N`` with CPU processes (GLOO) would fail. CUDA models are unchanged."""
+        kwargs = {"broadcast_buffers": False}
+        if comm.get_world_size() > 1 and next(model.parameters()).device.type == "cpu":
+            kwargs["device_ids"] = None
+        return create_ddp_model(model, **kwargs)
+
+    @classmethod
+    def build_train_step(cls, cfg, model, data_loader, optimizer) -> SimpleTrainer:
+        """The inner trainer that runs one step: detectron2's SimpleTrainer / AMPTrainer, or
+        the authors' EMA-teacher ClassMix step (:class:`ClassMixTrainer`) when
+        UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0. A step may expose ``extra_checkpointables()``
+        (state saved beside the model, e.g. the ClassMix teacher)."""
+        if cfg.UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT > 0:
+            return build_classmix_trainer(cfg, model, data_loader, optimizer)
+        step = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        return step(model, data_loader, optimizer)
 
     def build_writers(self):
         """detectron2's writers with a ``metrics.json`` that a kill never leaves truncated."""
@@ -151,7 +200,7 @@ class UnlockTrainer(DefaultTrainer):
             seed = cfg.SEED if cfg.SEED >= 0 else int(np.random.randint(2**31))
             mapper = IsolatedRNGMapper(mapper, seed + 1000 * comm.get_rank())
         try:
-            return build_detection_train_loader(cfg, mapper=mapper)
+            return build_detection_train_loader(cfg, mapper=mapper, **loader_prefetch_kwargs(cfg))
         except AssertionError as e:
             # detectron2 asserts "Dataset '<name>' is empty!": report it as an input error.
             empty = [n for n in cfg.DATASETS.TRAIN if f"'{n}' is empty" in str(e)]
@@ -179,23 +228,22 @@ class UnlockTrainer(DefaultTrainer):
         constructing the trainer.
 
         Returns:
-            a frozen copy of ``cfg`` training on the registered pseudo-labelled split.
+            a frozen copy of ``cfg`` with the derived settings (module docstring) set, which
+            is also written to OUTPUT_DIR/config.yaml by the main process.
         """
         check_extras(cfg)
         pl_root = generate_pseudo_labels(cfg)
+        cfg = apply_derived_settings(cfg, derived_opll_settings(cfg, pl_root))
         target = cfg.UNLOCK.OPLL.TARGET_DATASET
-        name = register_pseudo_label_dataset(f"{target}_opll", pl_root, target)
-        cfg = cfg.clone()
-        cfg.defrost()
-        cfg.DATASETS.TRAIN = (name,)
+        register_pseudo_label_dataset(cfg.DATASETS.TRAIN[0], pl_root, target)
         if comm.is_main_process():
             record_pseudo_label_summary(pl_root, cfg.OUTPUT_DIR)
         if cfg.UNLOCK.ADCL.ENABLED:
-            cfg.UNLOCK.ADCL.POOL_DIR = cfg.UNLOCK.ADCL.POOL_DIR or os.path.join(pl_root, "pool")
             if comm.is_main_process():
                 build_pool_if_needed(cfg, pl_root)
             comm.synchronize()
-        cfg.freeze()
+        if comm.is_main_process():
+            dump_config(cfg)
         return cfg
 
 
@@ -213,27 +261,6 @@ def record_pseudo_label_summary(pl_root: str, output_dir: str) -> Dict:
         logger.info(f"OPLL {summary['threshold_mode']} {kind} thresholds per class: {values}")
     logger.info(f"OPLL counts: {summary['counts']}")
     return summary
-
-
-@contextlib.contextmanager
-def _ddp_for_cpu_modules():
-    """While DefaultTrainer.__init__ runs, wrap CPU models in DDP without ``device_ids``.
-
-    detectron2's ``create_ddp_model`` always passes ``device_ids=[local_rank]``, which
-    torch's DistributedDataParallel rejects for a CPU module, so ``--num-gpus N`` on CPU
-    processes (GLOO) would fail; CUDA models keep detectron2's behaviour unchanged."""
-    original = d2_defaults.create_ddp_model
-
-    def create_ddp_model(model, **kwargs):
-        if comm.get_world_size() > 1 and next(model.parameters()).device.type == "cpu":
-            kwargs.setdefault("device_ids", None)
-        return original(model, **kwargs)
-
-    d2_defaults.create_ddp_model = create_ddp_model
-    try:
-        yield
-    finally:
-        d2_defaults.create_ddp_model = original
 
 
 def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):

@@ -1,12 +1,14 @@
-"""APQ evaluator as implemented in OASS/UNLOCK (fmt §3.3): layered PQ over overlapping segments.
+"""APQ evaluator as the published OASS/UNLOCK scripts compute it: layered PQ over overlapping
+segments (docs/evaluation.md).
 
 GT layers: layer 0 = the semantic GT with thing pixels left out (void 255 stays VOID), one stuff
-segment per present class; one layer per surviving amodal instance (fmt §1.6).
+segment per present class; one layer per amodal thing of the protocol's ground truth
+(docs/evaluation.md "Ground truth": as published for oass, repaired for strict).
 Prediction layers (from ``outputs["amodal_panoptic_seg"]``): layer 0 = ``stuff_seg`` with the pixels
 of kept amodal things left out; one layer per thing mask. Intersections are summed over every
 (GT layer, prediction layer) pair; the matching is :func:`pq_core.match_segments`.
 
-oass: layer-0 void joins road (Q2), matches need not be one-to-one (Q5).
+oass: layer-0 void joins road, matches need not be one-to-one (a duplicate counts as a 2nd TP).
 strict: layer-0 void is no segment, matching is one-to-one (greedy by IoU).
 """
 
@@ -85,26 +87,27 @@ def amodal_pq_image(
     p0 = np.where(plut_in == IGNORE_LABEL, _N_STUFF, plut_in)
     p0[covered] = -1
 
-    g_masks, g_boxes = gt.amodal_masks, mask_boxes(gt.amodal_masks)
-    n_g0, n_gt, n_p0, n_pt = _N_STUFF + 1, len(g_masks), _N_STUFF + 1, len(p_masks)
-    inter = np.zeros((n_g0 + n_gt, n_p0 + n_pt), dtype=np.int64)
-    inter[:n_g0, :n_p0] = pair_counts(gt0, p0, n_g0, n_p0)
-    inter[:n_g0, n_p0:] = label_counts_in_masks(gt0, n_g0, p_masks, p_boxes).T
-    inter[n_g0:, :n_p0] = label_counts_in_masks(p0, n_p0, g_masks, g_boxes)
-    inter[n_g0:, n_p0:] = pairwise_mask_intersections(g_masks, g_boxes, p_masks, p_boxes)
-
+    n_g0, n_p0, n_pt = _N_STUFF + 1, _N_STUFF + 1, len(p_masks)
+    stuff_rows = np.zeros((n_g0, n_p0 + n_pt), dtype=np.int64)
+    stuff_rows[:, :n_p0] = pair_counts(gt0, p0, n_g0, n_p0)
+    stuff_rows[:, n_p0:] = label_counts_in_masks(gt0, n_g0, p_masks, p_boxes).T
     # Put the prediction void column last, as fold_pred_void expects.
     p0_area = np.bincount(p0[p0 >= 0], minlength=n_p0)
     cols = np.r_[np.arange(_N_STUFF), n_p0 + np.arange(n_pt), _N_STUFF]
-    inter = inter[:, cols]
     pred_area_all = np.r_[p0_area[:_N_STUFF], p_areas, p0_area[-1]]
     pred_cat = np.r_[np.arange(_N_STUFF), p_cats].astype(np.int64)
 
-    rows = np.r_[gt_stuff, n_g0 + np.arange(n_gt)]
-    gt_area = np.r_[gt0_area[gt_stuff], mask_areas(g_masks, g_boxes)]
-    gt_cat = np.r_[gt_stuff, gt.amodal_cats].astype(np.int64)
-    out = {}
+    out, rows_of = {}, {}
     for protocol in protocols:
+        amodal = gt.amodal(protocol)
+        # The protocols share the amodal GT unless a mask was repaired at load time.
+        if id(amodal) not in rows_of:
+            rows_of[id(amodal)] = _amodal_rows(amodal, p0, n_p0, p_masks, p_boxes)
+        thing_rows, gt_thing_area = rows_of[id(amodal)]
+        inter = np.vstack([stuff_rows, thing_rows])[:, cols]
+        rows = np.r_[gt_stuff, n_g0 + np.arange(len(thing_rows))]
+        gt_area = np.r_[gt0_area[gt_stuff], gt_thing_area]
+        gt_cat = np.r_[gt_stuff, amodal.cats].astype(np.int64)
         inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
         stat = PQStat(NUM_CLASSES)
         match_segments(
@@ -121,6 +124,16 @@ def amodal_pq_image(
         )
         out[protocol] = stat
     return out
+
+
+def _amodal_rows(amodal, p0, n_p0, p_masks, p_boxes):
+    """Intersections of the GT amodal layers with prediction layer 0 and the predicted things,
+    and the GT amodal areas."""
+    g_boxes = mask_boxes(amodal.masks)
+    rows = np.zeros((len(amodal.masks), n_p0 + len(p_masks)), dtype=np.int64)
+    rows[:, :n_p0] = label_counts_in_masks(p0, n_p0, amodal.masks, g_boxes)
+    rows[:, n_p0:] = pairwise_mask_intersections(amodal.masks, g_boxes, p_masks, p_boxes)
+    return rows, mask_areas(amodal.masks, g_boxes)
 
 
 class UnlockAmodalPanopticEvaluator(PQFamilyEvaluator):

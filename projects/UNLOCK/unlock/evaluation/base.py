@@ -26,7 +26,8 @@ class GroundTruthEvaluator(DatasetEvaluator):
         repair_amodal: bool = True,
     ):
         self._dataset_name = dataset_name
-        # UNLOCK.DATA.REPAIR_AMODAL: False makes a GT amodal mask repaired at load time an error.
+        # UNLOCK.DATA.REPAIR_AMODAL: False makes a GT amodal mask repaired at load time an error
+        # of the strict protocol (the only one that scores repaired masks).
         self._repair_amodal = bool(repair_amodal)
         self._class_names = list(class_names)
         self._protocols = list(protocols)
@@ -37,7 +38,9 @@ class GroundTruthEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         clear_cache()
-        self._gt = GroundTruthLookup(self._dataset_name, repair_amodal=self._repair_amodal)
+        self._gt = GroundTruthLookup(
+            self._dataset_name, repair_amodal=self._repair_amodal, protocols=self._protocols
+        )
         self._stats = self._new_statistics()
 
     def _gathered_statistics(self) -> Optional[List[Any]]:

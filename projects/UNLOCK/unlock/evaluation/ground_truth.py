@@ -1,16 +1,18 @@
 """Evaluation ground truth built from a labelled dataset dict (docs/design.md "Dataset dicts").
 
 One :class:`ImageGroundTruth` per image holds everything the five evaluators need: the visible
-panoptic id map and its segments, the semantic map (fmt §1.6: crowd and void -> 255), the
-Cityscapes-style instance id map (for AP), and the surviving amodal instances (fmt §1.6, quirk Q8).
-A small LRU cache lets the evaluators of one combined run decode each image's files once.
+panoptic id map and its segments, the semantic map (crowd and void -> 255), the Cityscapes-style
+instance id map (for AP), and, per protocol, the amodal instances that enter APQ and AAP
+(docs/evaluation.md "Ground truth"): ``oass`` takes the amodal annotations as published, never
+the training-time repair; ``strict`` the loaders' repaired masks. A small LRU cache lets the
+evaluators of one combined run decode each image's files once.
 """
 
 import logging
 import os
 from collections import OrderedDict
 from functools import cached_property
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 from PIL import Image
@@ -23,12 +25,14 @@ except ImportError:  # PIL fallback
 from detectron2.data import DatasetCatalog
 
 from unlock.classes import IGNORE_LABEL, LABEL_DIVISOR, NUM_CLASSES, THING_TRAIN_IDS
+from unlock.data.amodal_segmentation import polygons_to_rle
 from unlock.data.validation import DatasetFormatError
-from unlock.utils.masks import decode_segmentation
+from unlock.utils.masks import decode_rle
 
 from .overlap import id_lookup
 
 __all__ = [
+    "AmodalGroundTruth",
     "ImageGroundTruth",
     "GroundTruthLookup",
     "load_ground_truth",
@@ -38,9 +42,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Panoptic / instance PNG value of void pixels (fmt §1.1).
+# Panoptic / instance PNG value of void pixels (docs/design.md "Dataset dicts").
 GT_VOID_ID = 255
 _FIRST_THING = THING_TRAIN_IDS[0]
+# Annotation key of the amodal mask as published, kept by the loaders when they repair it.
+PUBLISHED_KEY = "amodal_segmentation_published"
+
+
+class AmodalGroundTruth(NamedTuple):
+    """The amodal things of one image that enter APQ and AAP under one protocol.
+
+    masks: (N, H, W) bool; ids: (N,) visible panoptic segment ids; cats: (N,) trainIds 11..17.
+    """
+
+    masks: np.ndarray
+    ids: np.ndarray
+    cats: np.ndarray
 
 
 class ImageGroundTruth:
@@ -54,8 +71,9 @@ class ImageGroundTruth:
         semantic: (H, W) uint8 trainIds, 255 on void, crowd and unknown ids.
         instance_ids: (H, W) int32 Cityscapes instance ids (instance PNG, else ``pan_ids``).
         void: (H, W) bool, ``instance_ids == 255``.
-        amodal_masks: (N, H, W) bool amodal masks of the surviving things (fmt §1.6).
-        amodal_ids: (N,) visible panoptic segment ids; amodal_cats: (N,) trainIds 11..17.
+        amodal_masks, amodal_ids, amodal_cats: the fields of ``amodal("oass")``.
+
+    Passing ``amodal_masks`` (with ids and cats) sets the amodal GT of every protocol.
     """
 
     def __init__(
@@ -87,7 +105,8 @@ class ImageGroundTruth:
             if value is not None:
                 self.__dict__[name] = value
         if amodal_masks is not None:
-            self.__dict__["_amodal"] = (amodal_masks, amodal_ids, amodal_cats)
+            given = AmodalGroundTruth(amodal_masks, amodal_ids, amodal_cats)
+            self.__dict__["_amodal"] = {"oass": given, "strict": given}
 
     @cached_property
     def semantic(self) -> np.ndarray:
@@ -105,20 +124,27 @@ class ImageGroundTruth:
         return self.instance_ids == GT_VOID_ID
 
     @cached_property
-    def _amodal(self):
+    def _amodal(self) -> Dict[str, AmodalGroundTruth]:
         return _amodal_instances(self._dict, *self.pan_ids.shape)
+
+    def amodal(self, protocol: str) -> AmodalGroundTruth:
+        """The APQ / AAP ground truth of ``protocol``. Both protocols get the same object when no
+        annotation of the image was repaired, so callers may compute once per distinct object."""
+        if protocol not in self._amodal:
+            raise ValueError(f"Unknown protocol {protocol!r}")
+        return self._amodal[protocol]
 
     @property
     def amodal_masks(self) -> np.ndarray:
-        return self._amodal[0]
+        return self.amodal("oass").masks
 
     @property
     def amodal_ids(self) -> np.ndarray:
-        return self._amodal[1]
+        return self.amodal("oass").ids
 
     @property
     def amodal_cats(self) -> np.ndarray:
-        return self._amodal[2]
+        return self.amodal("oass").cats
 
 
 def _decode_png(path: str) -> np.ndarray:
@@ -158,7 +184,8 @@ def _read_id_png(path: str, height: int, width: int) -> np.ndarray:
 
 
 def _valid_inclusive_box(mask: np.ndarray) -> bool:
-    # fmt §1.6 rule 5: x1 < x2 and y1 < y2 with inclusive coordinates, i.e. >= 2 px wide and tall.
+    # The published filter: x1 < x2 and y1 < y2 in inclusive pixel coordinates, i.e. the mask
+    # is at least 2 px wide and 2 px tall (docs/evaluation.md "Ground truth").
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0 or rows[-1] <= rows[0]:
         return False
@@ -166,32 +193,73 @@ def _valid_inclusive_box(mask: np.ndarray) -> bool:
     return cols[-1] > cols[0]
 
 
-def _amodal_instances(dataset_dict: Dict, h: int, w: int):
-    name = dataset_dict.get("file_name", "<dataset dict>")
-    masks, ids, cats = [], [], []
+def _decode(segm, h: int, w: int, where: str) -> np.ndarray:
+    """Polygons (rasterised as the published evaluator does) or RLE -> (h, w) bool."""
+    if isinstance(segm, list):
+        return decode_rle(polygons_to_rle(segm, h, w, where))
+    if isinstance(segm, dict) and "counts" in segm and "size" in segm:
+        mask = decode_rle(segm)
+        if mask.shape != (h, w):
+            raise DatasetFormatError(f"{where}: mask is {mask.shape[::-1]} (WxH), image {w}x{h}")
+        return mask
+    raise DatasetFormatError(f"{where}: segmentation is neither COCO polygons nor RLE")
+
+
+def _amodal_instances(dataset_dict: Dict, h: int, w: int) -> Dict[str, AmodalGroundTruth]:
+    """The APQ / AAP things of both protocols.
+
+    A thing enters when it is not crowd, has a visible and an amodal mask, and both pass the
+    2-px box filter (so empty masks never enter). ``oass`` checks and keeps the amodal mask as
+    published (``amodal_segmentation_published`` where the loader repaired it, else
+    ``amodal_segmentation``); ``strict`` the loader's ``amodal_segmentation``.
+    """
+    name = dataset_dict.get("pan_seg_file_name", dataset_dict.get("file_name", "<dataset dict>"))
+    kept = {"oass": ([], [], []), "strict": ([], [], [])}
+    differs = False
     for ann in dataset_dict.get("annotations", []):
         if ann.get("iscrowd", 0) or ann.get("amodal_segmentation") is None:
             continue
         if ann.get("segmentation") is None:
             continue
-        amodal = decode_segmentation(ann["amodal_segmentation"], h, w)
-        visible = decode_segmentation(ann["segmentation"], h, w)
-        if not _valid_inclusive_box(visible) or not _valid_inclusive_box(amodal):
-            continue
         seg_id = int(ann.get("segment_id", 0))
+        where = f"{name}: segment {seg_id}"
+        visible = _decode(ann["segmentation"], h, w, f"{where} visible mask")
+        if not _valid_inclusive_box(visible):
+            continue
         cat = int(ann["category_id"]) + _FIRST_THING
         if seg_id and seg_id // LABEL_DIVISOR != cat:
             raise ValueError(f"{name}: segment {seg_id} has category_id {ann['category_id']}")
-        masks.append(amodal)
-        ids.append(seg_id)
-        cats.append(cat)
-    amodal_masks = np.stack(masks) if masks else np.zeros((0, h, w), dtype=bool)
-    return amodal_masks, np.array(ids, dtype=np.int64), np.array(cats, dtype=np.int64)
+        used = _decode(ann["amodal_segmentation"], h, w, f"{where} amodal mask")
+        published = used
+        if ann.get(PUBLISHED_KEY) is not None:
+            published = _decode(ann[PUBLISHED_KEY], h, w, f"{where} published amodal mask")
+            differs = True
+        elif ann.get("amodal_repaired"):
+            # Silently scoring the repaired mask is what the oass protocol must not do.
+            raise DatasetFormatError(
+                f"{where}: the amodal mask was repaired at load time but the annotation does not "
+                f"keep the published one ({PUBLISHED_KEY}); reload the split with this version"
+            )
+        for protocol, amodal in (("oass", published), ("strict", used)):
+            if _valid_inclusive_box(amodal):
+                for out, value in zip(kept[protocol], (amodal, seg_id, cat)):
+                    out.append(value)
+    result = {p: _stack(*kept[p], h, w) for p in (("oass", "strict") if differs else ("oass",))}
+    result.setdefault("strict", result["oass"])
+    return result
+
+
+def _stack(masks, ids, cats, h: int, w: int) -> AmodalGroundTruth:
+    return AmodalGroundTruth(
+        np.stack(masks) if masks else np.zeros((0, h, w), dtype=bool),
+        np.array(ids, dtype=np.int64),
+        np.array(cats, dtype=np.int64),
+    )
 
 
 def build_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
     """Builds the GT of one labelled image (reads the panoptic PNG now; the instance PNG and the
-    amodal RLEs when first needed).
+    amodal annotations when first needed).
 
     Raises:
         ValueError naming the file when a PNG is missing, unreadable or of the wrong size, or when
@@ -251,9 +319,12 @@ class GroundTruthLookup:
     like detectron2's DatasetMapper), so such inputs are completed from the split's original dicts
     in the DatasetCatalog, looked up by ``image_id`` (the catalog is read once, on first need)."""
 
-    def __init__(self, dataset_name: str, *, repair_amodal: bool = True):
+    def __init__(
+        self, dataset_name: str, *, repair_amodal: bool = True, protocols=("oass", "strict")
+    ):
         self._dataset_name = dataset_name
         self._repair_amodal = repair_amodal
+        self._protocols = tuple(protocols)
         self._by_id: Dict[str, Dict] = None
 
     def __call__(self, inp: Dict) -> ImageGroundTruth:
@@ -277,9 +348,10 @@ class GroundTruthLookup:
         return self._load(full)
 
     def _load(self, dataset_dict: Dict) -> ImageGroundTruth:
-        if not self._repair_amodal:
+        if not self._repair_amodal and "strict" in self._protocols:
             # The loaders always repair (and flag) a visible mask outside its amodal mask; with
-            # UNLOCK.DATA.REPAIR_AMODAL=False evaluation refuses such GT, as training does.
+            # UNLOCK.DATA.REPAIR_AMODAL=False the strict protocol, which scores the repaired
+            # masks, refuses such GT, as training does. oass never uses them.
             for ann in dataset_dict.get("annotations", []):
                 if ann.get("amodal_repaired"):
                     raise DatasetFormatError(

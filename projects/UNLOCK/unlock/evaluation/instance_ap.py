@@ -1,4 +1,5 @@
-"""Cityscapes instance-protocol AP core shared by AP (visible) and AAP (amodal), fmt §3.4–3.5.
+"""Cityscapes instance-protocol AP core shared by AP (visible) and AAP (amodal); the protocols
+are compared in docs/evaluation.md "The two protocols side by side".
 
 Per image and class we keep only what the Cityscapes ``evaluateMatches`` needs: for each overlap
 threshold the (y_true, y_score) entries and the count of hard false negatives, plus whether the
@@ -6,9 +7,10 @@ class has any GT / any prediction. ``compute_ap`` then integrates exactly like
 ``evalInstanceLevelSemanticLabeling.py``.
 
 Protocols:
-  * ``oass``: thresholds ``np.arange(0.5, 1.0, 0.05)`` with strict ``>`` (quirk Q9), no precision
-    envelope, a prediction on a small crowd GT has those pixels counted twice as ignore (as in the
-    script), classes with predictions but no GT are NaN and skipped (Q10).
+  * ``oass``: thresholds ``np.arange(0.5, 1.0, 0.05)`` with strict ``>`` (an IoU of exactly
+    0.75 fails), no precision envelope, a prediction on a small crowd GT has those pixels
+    counted twice as ignore (as in the script), classes with predictions but no GT are NaN and
+    skipped.
   * ``strict``: exact thresholds 0.50..0.95 with ``>=``, each prediction may match only its
     best-IoU GT (amodal GT overlap, so the script could count one prediction as two TPs),
     ignore pixels counted once, and all-point precision-envelope integration (VOC 2010+).

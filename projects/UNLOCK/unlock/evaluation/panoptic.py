@@ -1,8 +1,8 @@
-"""Visible PQ evaluator (fmt §3.2) on ``outputs["panoptic_seg"]``.
+"""Visible PQ evaluator on ``outputs["panoptic_seg"]`` (docs/evaluation.md).
 
 Our model writes detectron2 panoptic output (ids from 1, 0 = void, thing category 0..6). The oass
 protocol re-encodes it the way the reference does (stuff c*1000, thing c*1000+k, void 255000 -> 0)
-so that void pixels join the road segment (quirk Q1). The strict protocol keeps void out of every
+so that void pixels join the road segment. The strict protocol keeps void out of every
 segment, computes GT areas from the pixels and counts all same-category crowd as ignore.
 """
 
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 _FIRST_THING = THING_TRAIN_IDS[0]
 ROAD = 0
-# Reference prediction encoding (fmt §3.2): stuff c*1000, thing c*1000+k.
+# Prediction encoding of the published scripts: stuff c*1000, thing c*1000+k.
 REF_DIVISOR = 1000
 
 
@@ -96,7 +96,7 @@ def fold_pred_void(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Handles the last prediction column (void pixels) per protocol.
 
-    oass: void is id 0, i.e. part of the road segment (Q1/Q2), created when no road is predicted.
+    oass: void is id 0, i.e. part of the road segment, created when no road is predicted.
     strict: void pixels belong to no segment. Segments with zero area are dropped afterwards.
 
     Args:

@@ -1,13 +1,13 @@
 """PQ matching over a segment-pair intersection matrix, shared by PQ (visible) and APQ (amodal).
 
-The matching follows panopticapi / the reference ``evalPanopticSemanticLabeling.py`` (fmt §3.2):
+The matching follows panopticapi / the authors' ``evalPanopticSemanticLabeling.py``:
 candidate pairs share the category and the GT is not crowd;
 IoU = I / (A_p + A_g - I - |p ∩ void|);
 a match needs IoU > 0.5; unmatched non-crowd GT are FN; an unmatched prediction is an FP unless
 more than half of it lies on GT void or on same-category crowd.
 
 Protocol differences (docs/evaluation.md):
-  * ``one_to_one=False`` (oass APQ, quirk Q5): every matched pair is a TP, so overlapping amodal
+  * ``one_to_one=False`` (oass APQ): every matched pair is a TP, so overlapping amodal
     segments can match twice. ``True`` (strict) keeps each GT and each prediction in at most one
     match, greedily by IoU.
   * ``crowd_mode="last"`` (oass): panopticapi remembers only the last crowd segment per category;
@@ -121,8 +121,8 @@ def summarize_pq(
     """PQ / SQ / RQ of "All", "Things", "Stuff" and per class (values in [0, 1]).
 
     Group scores are unweighted means over the categories of the group with TP + FP + FN > 0
-    (fmt §3.2 step 8). A group with no such category gets NaN instead of the reference's
-    ZeroDivisionError (quirk Q11).
+    (as the published scripts). A group with no such category gets NaN where they raise
+    ZeroDivisionError.
 
     Returns:
         {"All": {"pq", "sq", "rq", "n"}, "Things": ..., "Stuff": ..., "per_class": {name: {...}}}

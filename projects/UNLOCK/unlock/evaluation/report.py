@@ -6,9 +6,12 @@ from typing import Dict, Mapping
 
 from tabulate import tabulate
 
-__all__ = ["five_numbers", "log_report"]
+__all__ = ["five_numbers", "log_report", "region_rule_note", "PUBLISHED_MIN_REGION_PX"]
 
 logger = logging.getLogger(__name__)
+
+# Minimum GT region size of AP / AAP in the published evaluation (Cityscapes instance protocol).
+PUBLISHED_MIN_REGION_PX = 100
 
 # (column, task key, metric key) in the order of the paper's tables (Tab. 1-2).
 FIVE = (
@@ -29,6 +32,20 @@ def five_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -
     return out
 
 
+def region_rule_note(results: Mapping[str, Mapping[str, float]]) -> str:
+    """One line naming the minimum GT region size of the AP / AAP results ("" without them):
+    every table of AP numbers says which rule it used (docs/evaluation.md)."""
+    for task in ("segm", "amodal_segm"):
+        if "min_region_px" in results.get(task, {}):
+            size = int(results[task]["min_region_px"])
+            if size == PUBLISHED_MIN_REGION_PX:
+                rule = "the published rule"
+            else:
+                rule = f"not the published {PUBLISHED_MIN_REGION_PX} px rule"
+            return f"\nmAP / mAAP: GT regions under {size} px ignored ({rule})"
+    return ""
+
+
 def log_report(results: Mapping[str, Mapping[str, float]], protocols=("oass",)) -> str:
     """Logs the five-number table per protocol and the per-class tables; returns the text."""
     rows = []
@@ -37,6 +54,7 @@ def log_report(results: Mapping[str, Mapping[str, float]], protocols=("oass",)) 
         rows.append([p] + [f"{v:.2f}" for v in nums.values()])
     header = ["protocol"] + list(five_numbers(results).keys())
     text = "UNLOCK metrics (x100):\n" + tabulate(rows, headers=header, tablefmt="pipe")
+    text += region_rule_note(results)
     per_class = OrderedDict()
     for task, prefix in (
         ("sem_seg", "IoU-"),

@@ -1,4 +1,4 @@
-"""mIoU evaluator (fmt §3.1) over one dataset-level confusion matrix."""
+"""mIoU evaluator over one dataset-level confusion matrix (docs/evaluation.md)."""
 
 import logging
 from collections import OrderedDict
@@ -36,7 +36,8 @@ def confusion_matrix(
 def semantic_metrics(conf: np.ndarray, protocol: str = "oass") -> Dict[str, object]:
     """mIoU, per-class IoU, fwIoU, mACC, pACC (fractions in [0, 1]) from a confusion matrix.
 
-    ``oass`` (quirk Q6): mIoU = sum IoU / #{classes with GT + Pred > 0}, IoU = 0 where GT = 0.
+    ``oass`` (published scripts): mIoU = sum IoU / #{classes with GT + Pred > 0}, IoU = 0 where
+    GT = 0, so a class predicted but absent from the GT counts as 0.
     ``strict``: mean IoU over the classes present in the GT (detectron2 ``SemSegEvaluator``).
     Predictions on GT-ignore pixels are dropped in both.
     """

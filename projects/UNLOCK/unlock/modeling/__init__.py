@@ -1,6 +1,6 @@
-"""Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the amodal mask head, the
-ignore-aware mask loss, the occlusion-aware fusion and the timm backbones. Importing registers
-them."""
+"""Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the visible and amodal mask
+heads, the ignore-aware mask loss, the occlusion-aware fusion and the timm backbones. Importing
+registers them."""
 
 from .amodal_mask_head import (
     ROI_AMODAL_MASK_HEAD_REGISTRY,
@@ -10,6 +10,7 @@ from .amodal_mask_head import (
 )
 from .amodal_panoptic_fpn import AmodalPanopticFPN
 from .amodal_roi_heads import AmodalROIHeads
+from .mask_head import IgnoreAwareMaskRCNNConvUpsampleHead
 from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg, mask_targets_and_weights
 from .postprocessing import (
     amodal_detector_postprocess,
@@ -24,6 +25,7 @@ __all__ = [
     "AmodalMaskRCNNConvUpsampleHead",
     "AmodalPanopticFPN",
     "AmodalROIHeads",
+    "IgnoreAwareMaskRCNNConvUpsampleHead",
     "amodal_detector_postprocess",
     "amodal_mask_rcnn_inference",
     "build_amodal_mask_head",

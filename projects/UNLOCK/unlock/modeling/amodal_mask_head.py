@@ -2,19 +2,19 @@
 
 It sits beside the standard visible mask head and shares the (amodal) box, the RoI and the class
 of each detection (docs/design.md "Boxes"), so a detection's visible and amodal masks always stay
-paired. The authors' code instead runs a second RPN + RoI head (code §12) and never pairs them.
+paired. The authors' code instead runs a second, independent RPN + RoI head for the amodal
+objects, so its visible and amodal detections are never paired (docs/method.md, "Differences",
+row "detector").
 """
 
 from typing import List
 
 import torch
-from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
-from detectron2.modeling.roi_heads.mask_head import MaskRCNNConvUpsampleHead
 from detectron2.structures import Instances
 from detectron2.utils.registry import Registry
 
-from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg
+from .mask_head import IgnoreAwareMaskRCNNConvUpsampleHead
+from .mask_losses import mask_loss_kwargs_from_cfg
 
 __all__ = [
     "ROI_AMODAL_MASK_HEAD_REGISTRY",
@@ -62,38 +62,17 @@ def amodal_mask_rcnn_inference(pred_mask_logits: torch.Tensor, pred_instances: L
 
 
 @ROI_AMODAL_MASK_HEAD_REGISTRY.register()
-class AmodalMaskRCNNConvUpsampleHead(MaskRCNNConvUpsampleHead):
+class AmodalMaskRCNNConvUpsampleHead(IgnoreAwareMaskRCNNConvUpsampleHead):
     """Conv + deconv mask head trained on ``gt_amodal_masks`` with the ignore-aware loss.
 
-    Layers are those of :class:`MaskRCNNConvUpsampleHead`; only the config node, the target
-    fields, the loss and the output field differ.
+    Layers and loss are those of the visible :class:`IgnoreAwareMaskRCNNConvUpsampleHead`; only
+    the config node, the target fields and the output field differ.
     """
 
-    @configurable
-    def __init__(
-        self,
-        input_shape: ShapeSpec,
-        *,
-        ignore_mode: str = "intended",
-        ignore_coverage: float = 0.5,
-        normalization: str = "valid",
-        **kwargs,
-    ):
-        """
-        Args:
-            input_shape: shape of the pooled RoI features.
-            ignore_mode, ignore_coverage, normalization: see
-                :func:`unlock.modeling.mask_losses.ignore_aware_mask_loss`.
-            kwargs: arguments of :class:`MaskRCNNConvUpsampleHead` (num_classes, conv_dims,
-                conv_norm, loss_weight, vis_period).
-        """
-        super().__init__(input_shape, **kwargs)
-        # Plain attributes, not modules: nn.Sequential iterates children only.
-        self.loss_kwargs = {
-            "ignore_mode": ignore_mode,
-            "ignore_coverage": ignore_coverage,
-            "normalization": normalization,
-        }
+    gt_field = "gt_amodal_masks"
+    ignore_field = "gt_amodal_mask_ignore"
+    log_prefix = "amodal_mask_rcnn"
+    loss_name = "loss_amodal_mask"
 
     @classmethod
     def from_config(cls, cfg, input_shape):
@@ -118,19 +97,9 @@ class AmodalMaskRCNNConvUpsampleHead(MaskRCNNConvUpsampleHead):
             Training: ``{"loss_amodal_mask": scalar}``. Inference: ``instances`` with
             ``pred_amodal_masks`` (N, 1, 2R, 2R) probabilities.
         """
-        x = self.layers(x)
         if self.training:
-            loss = ignore_aware_mask_loss(
-                x,
-                instances,
-                gt_field="gt_amodal_masks",
-                ignore_field="gt_amodal_mask_ignore",
-                log_prefix="amodal_mask_rcnn",
-                vis_period=self.vis_period,
-                **self.loss_kwargs,
-            )
-            return {"loss_amodal_mask": loss * self.loss_weight}
-        amodal_mask_rcnn_inference(x, instances)
+            return super().forward(x, instances)
+        amodal_mask_rcnn_inference(self.layers(x), instances)
         return instances
 
 

@@ -2,9 +2,11 @@
 
 Backbone + FPN, a semantic FPN head over all 18 classes, and ``AmodalROIHeads`` (box, visible and
 amodal mask heads on shared amodal boxes). In eval mode the semantic probabilities, the detections
-with both masks, and the two fused outputs (panoptic and amodal panoptic, fmt §4) are returned;
+with both masks, and the two fused outputs (panoptic and amodal panoptic, docs/design.md
+"Occlusion-aware fusion") are returned;
 semantic / instance / amodal instance come directly from the heads (paper Sec. 3.1 and Fig. 8).
-The authors' model instead uses two separate RPN + RoI head stacks (code §12).
+The authors' model instead uses two separate RPN + RoI head stacks (docs/method.md, "The authors'
+code").
 """
 
 import logging
@@ -80,6 +82,7 @@ class AmodalPanopticFPN(PanopticFPN):
                 "thing_class_from_semantic": comb.THING_CLASS_FROM_SEMANTIC,
                 "clip_to_semantic_things": comb.CLIP_TO_SEMANTIC_THINGS,
                 "overlap_order": comb.OVERLAP_ORDER,
+                "amodal_includes_visible": comb.AMODAL_INCLUDES_VISIBLE,
                 "thing_train_ids": list(THING_TRAIN_IDS),
                 "stuff_train_ids": list(STUFF_TRAIN_IDS),
             },

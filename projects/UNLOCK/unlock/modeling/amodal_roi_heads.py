@@ -16,12 +16,13 @@ from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.poolers import ROIPooler
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.roi_heads.mask_head import MaskRCNNConvUpsampleHead
 from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
 from detectron2.structures import ImageList, Instances
 from torch import nn
 
 from .amodal_mask_head import build_amodal_mask_head
-from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg
+from .mask_head import IgnoreAwareMaskRCNNConvUpsampleHead
 
 __all__ = ["AmodalROIHeads", "same_pooling"]
 
@@ -53,11 +54,13 @@ def same_pooling(a: Optional[ROIPooler], b: Optional[ROIPooler]) -> bool:
 
 @ROI_HEADS_REGISTRY.register()
 class AmodalROIHeads(StandardROIHeads):
-    """``StandardROIHeads`` + an amodal mask branch; both mask losses ignore uncertain cells.
+    """``StandardROIHeads`` + an amodal mask branch.
 
-    The visible loss is the ignore-aware loss of paper Eq. 7 as well (``gt_mask_ignore``), so in
-    training the visible head's ``layers`` are called directly and the loss computed here; in
-    inference the stock head runs unchanged and writes ``pred_masks``.
+    Both mask heads are called through detectron2's mask-head interface (``head(x, instances)``:
+    losses in training, predictions in inference). The uncertainty-guided loss of paper Eq. 7
+    lives in the heads (``IgnoreAwareMaskRCNNConvUpsampleHead``, the default
+    ``ROI_MASK_HEAD``, and the amodal head), so any other registered ``ROI_MASK_HEAD`` keeps
+    its own loss and inference.
     """
 
     @configurable
@@ -67,7 +70,6 @@ class AmodalROIHeads(StandardROIHeads):
         amodal_mask_in_features: Optional[List[str]] = None,
         amodal_mask_pooler: Optional[ROIPooler] = None,
         amodal_mask_head: Optional[nn.Module] = None,
-        mask_loss_kwargs: Optional[Dict] = None,
         visible_mask_loss_weight: float = 1.0,
         **kwargs,
     ):
@@ -76,8 +78,8 @@ class AmodalROIHeads(StandardROIHeads):
             amodal_mask_in_features: feature names of the amodal branch; None disables it.
             amodal_mask_pooler: RoI pooler of the amodal branch.
             amodal_mask_head: module built by ``build_amodal_mask_head``.
-            mask_loss_kwargs: ignore_mode / ignore_coverage / normalization of the visible loss.
-            visible_mask_loss_weight: multiplier of ``loss_mask`` (MODEL.MASK_LOSS.VISIBLE_WEIGHT).
+            visible_mask_loss_weight: multiplier of the visible mask head's losses
+                (MODEL.MASK_LOSS.VISIBLE_WEIGHT), whichever head is configured.
             kwargs: arguments of :class:`StandardROIHeads`.
         """
         super().__init__(**kwargs)
@@ -86,15 +88,16 @@ class AmodalROIHeads(StandardROIHeads):
             self.amodal_mask_in_features = amodal_mask_in_features
             self.amodal_mask_pooler = amodal_mask_pooler
             self.amodal_mask_head = amodal_mask_head
-        self.mask_loss_kwargs = dict(mask_loss_kwargs or {})
         self.visible_mask_loss_weight = visible_mask_loss_weight
         # Both mask heads read RoIs of the same detections; when they pool the same features in
         # the same way, inference pools once and runs both heads on the result (bit-identical,
         # one RoIAlign pass saved). The heads must not modify their input in place, which holds
-        # for the conv + deconv heads.
+        # for the conv + deconv heads; another head type gets its own pooling.
         self.share_mask_pooling = (
             self.mask_on
             and self.amodal_on
+            and isinstance(self.mask_head, MaskRCNNConvUpsampleHead)
+            and isinstance(self.amodal_mask_head, MaskRCNNConvUpsampleHead)
             and list(self.mask_in_features) == list(self.amodal_mask_in_features)
             and same_pooling(self.mask_pooler, self.amodal_mask_pooler)
         )
@@ -104,8 +107,15 @@ class AmodalROIHeads(StandardROIHeads):
         ret = super().from_config(cfg, input_shape)
         if inspect.ismethod(cls._init_amodal_mask_head):
             ret.update(cls._init_amodal_mask_head(cfg, input_shape))
-        ret["mask_loss_kwargs"] = mask_loss_kwargs_from_cfg(cfg)
         ret["visible_mask_loss_weight"] = cfg.MODEL.MASK_LOSS.VISIBLE_WEIGHT
+        head = ret.get("mask_head")
+        if head is not None and not isinstance(head, IgnoreAwareMaskRCNNConvUpsampleHead):
+            logger.warning(
+                f"MODEL.ROI_MASK_HEAD.NAME={cfg.MODEL.ROI_MASK_HEAD.NAME!r} trains the visible "
+                "masks with its own loss: the OPLL uncertainty regions (gt_mask_ignore, "
+                "MODEL.MASK_LOSS) are not used for them. IgnoreAwareMaskRCNNConvUpsampleHead "
+                "is the head with the uncertainty-guided loss (paper Eq. 7)."
+            )
         return ret
 
     @classmethod
@@ -173,25 +183,12 @@ class AmodalROIHeads(StandardROIHeads):
         return pooler([features[f] for f in in_features], boxes)
 
     def _forward_mask(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
-        """Visible mask branch; in training the loss is the ignore-aware one (paper Eq. 7)."""
-        if not self.mask_on:
-            return {} if self.training else instances
-        if not self.training:
-            return super()._forward_mask(features, instances)
-        instances, _ = select_foreground_proposals(instances, self.num_classes)
-        x = self._pool(self.mask_pooler, self.mask_in_features, features, instances)
-        logits = self.mask_head.layers(x)
-        loss = ignore_aware_mask_loss(
-            logits,
-            instances,
-            gt_field="gt_masks",
-            ignore_field="gt_mask_ignore",
-            log_prefix="mask_rcnn",
-            vis_period=getattr(self.mask_head, "vis_period", 0),
-            **self.mask_loss_kwargs,
-        )
-        weight = getattr(self.mask_head, "loss_weight", 1.0) * self.visible_mask_loss_weight
-        return {"loss_mask": loss * weight}
+        """Detectron2's visible mask branch (the configured head's own loss or inference);
+        in training its losses are scaled by MODEL.MASK_LOSS.VISIBLE_WEIGHT."""
+        out = super()._forward_mask(features, instances)
+        if not self.training or self.visible_mask_loss_weight == 1.0:
+            return out
+        return {name: loss * self.visible_mask_loss_weight for name, loss in out.items()}
 
     def _forward_amodal_mask(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
         """Amodal mask branch.

@@ -6,8 +6,9 @@ region get weight 0. The uncertainty region arrives per object as a BitMasks fie
 mapper"); it is RoI-aligned with exactly the same RoIAlign as the GT mask, so both maps describe
 the same cells.
 
-Differences from the authors' code (reference note code §8.2): their target builder writes 255
-into a bool array, so fully uncertain cells silently become *positives* and nothing is ignored.
+Differences from the authors' code (docs/method.md, "The authors' code"): their target builder
+writes 255 into a bool array, so fully uncertain cells silently become *positives* and nothing is
+ignored.
 ``ignore_mode="faithful"`` reproduces that; ``"intended"`` (default) implements Eq. 7.
 
 Objects without a label of a branch (an OPLL detection certain only as amodal, a source object
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 IGNORE_MODES = ("intended", "faithful", "none")
 NORMALIZATIONS = ("valid", "all")
 # RoIAlign averages bilinear samples in float32, so a fully covered cell can come out as
-# 0.99999994; the authors' `== 1.0` test on float32 hits ~99.9% of such cells (code §8.2).
+# 0.99999994; the authors' `== 1.0` test on float32 hits ~99.9% of such cells.
 _FULL_COVERAGE = 1.0 - 1e-6
 
 
@@ -151,7 +152,7 @@ def _targets_weights_labelled(
         coverage = _roi_align_coverage(ignore, boxes, side).to(targets.device)
         if ignore_mode == "intended":
             weights = (coverage < ignore_coverage).to(torch.float32)
-        else:  # "faithful": the bool cast of code §8.2 turns fully uncertain cells into positives
+        else:  # "faithful": the authors' bool cast turns fully uncertain cells into positives
             targets = targets | ((coverage >= _FULL_COVERAGE) & labelled[:, None, None])
         weights = weights * labelled[:, None, None].to(torch.float32)
     return targets.to(torch.float32), weights, labelled

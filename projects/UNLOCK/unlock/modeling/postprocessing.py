@@ -4,10 +4,11 @@ from :mod:`unlock.modeling.mask_paste`).
 The fusion turns the semantic argmax and the paired visible/amodal detections into
 ``panoptic_seg`` and ``amodal_panoptic_seg`` (docs/design.md "Model outputs"). It is modelled on
 detectron2's ``combine_semantic_and_instance_outputs`` but follows the reference fusion of the
-OASS/UNLOCK code (fmt §4, the "Occlusion-Aware Fusion" of the paper, Sec. 6 / Fig. 8), with each of
-its rules a switch under ``MODEL.AMODAL_PANOPTIC_FPN.COMBINE``. Deliberate differences from the
-reference: void stays void (id 0 / 255) instead of becoming "road" (quirks Q1/Q2), and visible and
-amodal segments are linked because they come from the same detection.
+OASS/UNLOCK code (the "Occlusion-Aware Fusion" of the paper, Sec. 6 / Fig. 8), with each of its
+rules a switch under ``MODEL.AMODAL_PANOPTIC_FPN.COMBINE`` (docs/design.md "Occlusion-aware
+fusion"). Deliberate differences from the reference: void stays void (id 0 / 255) instead of
+taking road's id, and visible and amodal segments are linked because they come from the same
+detection.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,7 +41,8 @@ def _label_luts(device, thing_train_ids: Sequence[int]) -> Tuple[torch.Tensor, t
 
 def _categories(counts: torch.Tensor, detector_classes: torch.Tensor, from_semantic: bool):
     """Contiguous thing ids (0..T-1): the most voted thing class of each row of ``counts`` (K, T)
-    (ties -> lowest trainId, like the reference's mode), else the detector class (fmt §4, Q4)."""
+    (ties -> lowest trainId, like the reference's mode), else the detector class (rule 3 of
+    docs/design.md "Occlusion-aware fusion")."""
     if not from_semantic:
         return detector_classes
     return torch.where(counts.sum(1) > 0, counts.argmax(1), detector_classes)
@@ -128,10 +130,11 @@ def combine_visible_panoptic(
     thing_class_from_semantic: bool = True,
     clip_to_semantic_things: bool = True,
     overlap_order: str = "score",
+    amodal_includes_visible: bool = True,
     thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
     stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
 ) -> Tuple[torch.Tensor, List[Dict]]:
-    """Panoptic segmentation from the semantic argmax and the visible masks (fmt §4 step 4).
+    """Panoptic segmentation from the semantic argmax and the visible masks (fusion rules 1-4).
 
     Args:
         instances: detections at image size with ``pred_masks`` (N, H, W), ``scores``,
@@ -141,10 +144,10 @@ def combine_visible_panoptic(
         stuff_area_limit: stuff segments with fewer pixels become void.
         thing_class_from_semantic: class of a thing segment by semantic majority vote over its
             thing pixels; the detector class when it has none.
-        clip_to_semantic_things: keep only the pixels the semantic head calls a thing (Q3); the
+        clip_to_semantic_things: keep only the pixels the semantic head calls a thing; the
             rest of the mask becomes void, not stuff, as in the reference.
         overlap_order: "score" (higher score keeps the pixel, detectron2) or "reference"
-            (paint class by class, score descending inside a class, later overwrites; Q7).
+            (paint class by class, score descending inside a class, later overwrites).
         thing_train_ids, stuff_train_ids: class split of the 18-class space.
 
     Returns:
@@ -175,7 +178,7 @@ def combine_visible_panoptic(
         # leading (K) dim of a (K, H, W) tensor, and painting each mask's tight crop only is
         # cheaper still (identical result: a mask is all False outside its bounds).
         # "score": paint lowest score first so the highest wins; "reference": paint in order,
-        # later overwrites (Q7).
+        # later overwrites.
         bounds = _mask_bounds(source)
         rows = range(num - 1, -1, -1) if overlap_order == "score" else range(num)
         for row in rows:
@@ -232,14 +235,17 @@ def combine_amodal_panoptic(
     stuff_area_limit: int = 2048,
     thing_class_from_semantic: bool = True,
     clip_to_semantic_things: bool = True,
+    amodal_includes_visible: bool = True,
     thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
     stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
 ) -> Dict:
-    """Amodal panoptic segmentation: a stuff map plus overlapping amodal thing masks (fmt §4 step 5).
+    """Amodal panoptic segmentation: a stuff map plus overlapping amodal thing masks (rule 5).
 
-    Each kept amodal mask is first united with the pixels of its own visible panoptic segment
-    (same detection), so visible ⊆ amodal holds; then, like the reference, it is clipped to
-    semantic-thing pixels (Q3) and voted a class excluding pixels where kept masks overlap (when
+    With ``amodal_includes_visible`` each kept amodal mask is first united with the pixels of its
+    own visible panoptic segment (same detection), so visible ⊆ amodal holds; the published
+    fusion has no such link (its visible and amodal detections are separate), so False gives
+    it. Then, like the reference, each mask is clipped to
+    semantic-thing pixels and voted a class excluding pixels where kept masks overlap (when
     anything remains). Stuff = semantic stuff pixels outside the union of kept amodal masks,
     area-limited.
 
@@ -268,7 +274,7 @@ def combine_amodal_panoptic(
     num = len(order)
     full = masks.to(device=device, dtype=torch.bool)[order]  # a copy: the input is not modified
     visible_ids = torch.zeros(num, dtype=torch.long, device=device)
-    if panoptic_seg is not None and panoptic_segments and num:
+    if amodal_includes_visible and panoptic_seg is not None and panoptic_segments and num:
         row_of = {k: r for r, k in enumerate(order.tolist())}
         id_to_row = torch.full((len(panoptic_segments) + 1,), -1, dtype=torch.long, device=device)
         for s in panoptic_segments:
@@ -331,6 +337,7 @@ def combine_amodal_panoptic_outputs(
     thing_class_from_semantic: bool = True,
     clip_to_semantic_things: bool = True,
     overlap_order: str = "score",
+    amodal_includes_visible: bool = True,
     thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
     stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
 ) -> Tuple[Tuple[torch.Tensor, List[Dict]], Dict]:
@@ -357,6 +364,7 @@ def combine_amodal_panoptic_outputs(
         instances = Instances(instances.image_size, **instances.get_fields())
         instances.pred_amodal_masks = instances.pred_masks
     amodal = combine_amodal_panoptic(
-        instances, semantic, panoptic, segments, amodal_score_thresh=amodal_score_thresh, **common
+        instances, semantic, panoptic, segments, amodal_score_thresh=amodal_score_thresh,
+        amodal_includes_visible=amodal_includes_visible, **common
     )
     return (panoptic, segments), amodal

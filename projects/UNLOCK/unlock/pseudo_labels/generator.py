@@ -4,10 +4,11 @@ Every rank calls ``generate_pseudo_labels(cfg)`` (under detectron2 ``launch``). 
 the images i with ``i % world_size == r`` (batch 1, fixed order), so N processes write exactly
 the files one process writes.
 
-* pass 1 (reference note §3): raw source predictions per image; images whose raw JSON exists are
-  skipped, so a killed run resumes.
-* pass 2 (note §4, paper Eq. 2-6): per-class score histograms of every rank are summed, the CS
-  thresholds are derived (``thresholds.py``) and every rank writes the labels of its shard.
+* pass 1 (paper Sec. 3.2, offline prediction of the target set): raw source predictions per
+  image; images whose raw JSON exists are skipped, so a killed run resumes.
+* pass 2 (paper Eq. 2-6, docs/method.md "OPLL"): per-class score histograms of every rank are
+  summed, the CS thresholds are derived (``thresholds.py``) and every rank writes the labels of
+  its shard.
 
 ``manifest.json`` records the keys of both passes (weights sha1 + the config that affects the
 raw predictions; the labelling options), the thresholds and counts. A run whose keys match a
@@ -36,6 +37,7 @@ from ..utils.cli import load_dataset_checked, remove_stale_temp_files
 from . import storage
 from .revision import branch_labels, combine_branches, semantic_pseudo_label, thing_mask
 from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
+from .writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,10 @@ class SourcePredictor:
     def __init__(self, cfg):
         self.model = build_model(cfg)
         self.model.eval()
+        # The raw record needs the semantic probabilities and the detections only: the two
+        # fusions (panoptic, amodal panoptic) would be computed and thrown away.
+        if hasattr(self.model, "combine_on"):
+            self.model.combine_on = False
         # Strict: a checkpoint whose heads do not fit the config would otherwise label the
         # target set with randomly initialised heads (detectron2 only logs the skip).
         load_weights(self.model, cfg.MODEL.WEIGHTS)
@@ -137,16 +143,19 @@ class SourcePredictor:
             raise ValueError("OPLL needs a model with an amodal mask head (MODEL.AMODAL_ON)")
         keep = inst.scores >= self.min_score
         inst = inst[keep]
-        boxes = inst.pred_boxes.tensor.tolist()
+        # One conversion per field instead of one per detection (same values: tolist gives the
+        # float32 scores as the same Python floats as float(); masks are rows of one array).
+        masks = inst.pred_masks.numpy().astype(bool, copy=False)
+        amodal = inst.pred_amodal_masks.numpy().astype(bool, copy=False)
         detections = [
-            {
-                "category_id": int(inst.pred_classes[j]),
-                "score": float(inst.scores[j]),
-                "bbox": boxes[j],
-                "mask": inst.pred_masks[j].numpy().astype(bool),
-                "amodal_mask": inst.pred_amodal_masks[j].numpy().astype(bool),
-            }
-            for j in range(len(inst))
+            {"category_id": c, "score": s, "bbox": b, "mask": m, "amodal_mask": a}
+            for c, s, b, m, a in zip(
+                inst.pred_classes.tolist(),
+                inst.scores.tolist(),
+                inst.pred_boxes.tensor.tolist(),
+                masks,
+                amodal,
+            )
         ]
         return {
             "image_id": dataset_dict["image_id"],
@@ -159,16 +168,21 @@ class SourcePredictor:
         }
 
 
-def run_pass1(cfg, pl_root: str, shard: List[Dict]) -> int:
-    """Writes raw predictions of the images of ``shard`` that have none yet; returns how many."""
+def run_pass1(cfg, pl_root: str, shard: List[Dict], predictor=None) -> int:
+    """Writes raw predictions of the images of ``shard`` that have none yet; returns how many.
+
+    Each image's files are written by a background thread while the next image is predicted
+    (``writer.BackgroundWriter``: same files, same order). ``predictor``: a ``SourcePredictor``
+    of ``cfg`` to reuse (default: one is built)."""
     todo = [d for d in shard if not _complete(storage.read_raw_header, pl_root, d["image_id"])]
     if len(todo) < len(shard):
         logger.info(f"OPLL pass 1: {len(shard) - len(todo)} images already done, resuming")
     if not todo:
         return 0
-    predictor = SourcePredictor(cfg)
-    for d in tqdm(todo, desc="OPLL pass 1", disable=not comm.is_main_process()):
-        storage.write_raw_prediction(pl_root, predictor(d))
+    predictor = predictor or SourcePredictor(cfg)
+    with BackgroundWriter() as writer:
+        for d in tqdm(todo, desc="OPLL pass 1", disable=not comm.is_main_process()):
+            writer.submit(storage.write_raw_prediction, pl_root, predictor(d))
     return len(todo)
 
 
@@ -230,9 +244,11 @@ def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
 
 def run_pass2(cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray]) -> None:
     todo = [d for d in shard if not _complete(storage.read_labels, pl_root, d["image_id"])]
-    for d in tqdm(todo, desc="OPLL pass 2", disable=not comm.is_main_process()):
-        record = storage.read_raw_prediction(pl_root, d["image_id"])
-        storage.write_labels(pl_root, record, *label_image(cfg, record, thresholds))
+    with BackgroundWriter() as writer:  # writes image i while image i + 1 is labelled
+        for d in tqdm(todo, desc="OPLL pass 2", disable=not comm.is_main_process()):
+            record = storage.read_raw_prediction(pl_root, d["image_id"])
+            labels = label_image(cfg, record, thresholds)
+            writer.submit(storage.write_labels, pl_root, record, *labels)
 
 
 def shard_counts(pl_root: str, shard: List[Dict]) -> Dict[str, int]:

@@ -20,6 +20,7 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
+import pycocotools.mask as mask_util
 from PIL import Image
 
 from ..utils.file_io import atomic_write_image, atomic_write_json, read_json
@@ -127,17 +128,21 @@ def read_raw_prediction(root: str, image_id: str) -> Dict:
     sem = read_png(raw_png_path(root, image_id, "sem"), np.uint8, (h, w))
     conf_path = raw_png_path(root, image_id, "conf")
     conf_q = read_png(conf_path, np.uint16, (h, w))
+    dets = data["detections"]
+    masks = decode_masks(
+        [d["segmentation"] for d in dets] + [d["amodal_segmentation"] for d in dets],
+        (h, w),
+        raw_json_path(root, image_id),
+    )
     detections = []
-    for d in data["detections"]:
+    for j, d in enumerate(dets):
         detections.append(
             {
                 "category_id": d["category_id"],
                 "score": d["score"],
                 "bbox": d.get("bbox"),
-                "mask": decode_mask(d["segmentation"], (h, w), raw_json_path(root, image_id)),
-                "amodal_mask": decode_mask(
-                    d["amodal_segmentation"], (h, w), raw_json_path(root, image_id)
-                ),
+                "mask": masks[j],
+                "amodal_mask": masks[len(dets) + j],
             }
         )
     return {
@@ -258,6 +263,19 @@ def read_png(path: str, dtype, shape=None) -> np.ndarray:
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{path}: shape {array.shape}, expected {tuple(shape)}")
     return array.astype(dtype)
+
+
+def decode_masks(rles: List[Dict], shape, path: str) -> List[np.ndarray]:
+    """``[decode_mask(r, shape, path) for r in rles]`` (same values, same Fortran order), in one
+    pycocotools call for compressed RLEs: the masks are views of one (H, W, N) array."""
+    if not all(isinstance(r.get("counts"), str) for r in rles) or len(rles) < 2:
+        return [decode_mask(r, shape, path) for r in rles]
+    for r in rles:  # checked first: one call decodes every RLE at the first one's size
+        if tuple(r["size"]) != tuple(shape):
+            raise ValueError(f"{path}: RLE of size {tuple(r['size'])}, expected {tuple(shape)}")
+    stack = mask_util.decode([dict(r, counts=r["counts"].encode("ascii")) for r in rles])
+    stack = stack.view(bool)  # 0/1 uint8 -> bool without a copy
+    return [stack[:, :, i] for i in range(stack.shape[2])]
 
 
 def decode_mask(rle: Dict, shape, path: str) -> np.ndarray:

@@ -7,8 +7,8 @@ histograms of all ranks are summed before the rule is applied. With ``num_bins =
 score with at most 4 decimals is represented exactly, so the histogram rule gives the same
 threshold as sorting the raw scores.
 
-The rule (reference note §4.1, instance variant): for class c with ascending scores ``x`` (n of
-them) and parameters ``(tau_fix, p)``:
+The rule (paper Eq. 4 as the authors implement it, docs/method.md "OPLL"; instance variant):
+for class c with ascending scores ``x`` (n of them) and parameters ``(tau_fix, p)``:
 
     k       = round_half_even(n * (1 - p)), clamped to n - 1
     tau_per = x[k]

@@ -40,3 +40,16 @@ def mask_to_box(mask: np.ndarray) -> Optional[List[float]]:
         return None
     xs = np.flatnonzero(mask.any(axis=0))
     return [float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)]
+
+
+def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
+    """COCO-panoptic colour -> segment id, ``R + 256 G + 256^2 B`` (the encoding of the panoptic
+    PNGs, docs/design.md "Dataset dicts").
+
+    Args:
+        rgb: (H, W, 3) uint8.
+    Returns:
+        (H, W) int32 ids.
+    """
+    rgb = rgb.astype(np.int32)
+    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)

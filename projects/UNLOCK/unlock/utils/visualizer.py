@@ -20,8 +20,8 @@ from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import VisImage, Visualizer
 from PIL import Image
 
-from unlock.data.detection_utils import rgb_to_id
-from unlock.utils.masks import decode_segmentation, mask_to_box
+# Not unlock.data: importing that package registers every dataset, which drawing never needs.
+from unlock.utils.masks import decode_segmentation, mask_to_box, rgb_to_id
 
 __all__ = ["AmodalVisualizer", "rgb2id"]
 

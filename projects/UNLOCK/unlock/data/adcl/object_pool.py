@@ -1,12 +1,13 @@
-"""The amodal-driven object pool of ADCL (paper Sec. 3.3, Eq. 8; code §5).
+"""The amodal-driven object pool of ADCL (paper Sec. 3.3, Eq. 8; the authors' pool script is
+summarised in docs/method.md "Differences").
 
 Built offline from the source model's raw AMODAL predictions on the target training split:
 
 1. Per-class self-tuning thresholds with the stricter pool parameters (tau'_fix, p') = (0.95, 0.1),
    the same rule and streaming histogram as OPLL (``unlock.pseudo_labels.thresholds``).
 2. Per image, for each accepted detection: full mask = amodal mask ∩ semantic thing mask (thing
-   revision, code §4.2 step 4), overlap mask = the pixels of it covered by >= 2 accepted (revised)
-   amodal masks of the image (the paper's o_ovp).
+   revision as in OPLL, paper Eq. 3), overlap mask = the pixels of it covered by >= 2 accepted
+   (revised) amodal masks of the image (the paper's o_ovp).
 3. Objects whose overlap is at least ``max_overlap_fraction`` of their full area are left out. We
    follow the paper's appendix ("less than half ... are stored"); the authors' code keeps objects
    whose overlap is exactly half (``2 * ovp > area`` skips).

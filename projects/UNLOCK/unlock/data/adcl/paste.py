@@ -9,12 +9,14 @@ visible and amodal masks and ignore maps are updated so that the occlusion invar
 * the semantic label under a pasted object's visible pixels is that object's trainId;
 * a host object with no visible pixel left is removed (fully occluded, paper Sec. 8).
 
-Where the paper is silent we follow the authors' code (§6.2): a 1/8-of-the-image size cap, the
->= 25 visible pixels test, ambiguous pixels labelled with the pasted class. Differences, and why:
+Where the paper is silent we follow the authors' code (docs/method.md, "Differences"): a
+1/8-of-the-image size cap, the >= 25 visible pixels test, ambiguous pixels labelled with the
+pasted class, the visible OPLL ignore map cleared under the pasted footprint (the pasted object is
+in front, so the visible label is known) and the amodal one kept (a paste says nothing about a
+host object's hidden extent; pasted objects carry no amodal ignore). Where we differ, and why:
 candidates smaller than ``min_visible_pixels`` are rejected (in the code such a paste makes every
-later candidate fail the visibility test); the image-level ignore maps of OPLL are cleared under
-the pasted footprint (the label there is known); the pasted visible mask is the full mask minus
-later footprints and its box is left to the Instances builder (tight box of the masks, design.md).
+later candidate fail the visibility test); the pasted visible mask is the full mask minus later
+footprints and its box is left to the Instances builder (tight box of the masks, design.md).
 
 Nothing here reads files or global state; the mapper (``paste_mapper.py``) composes it.
 """
@@ -26,7 +28,10 @@ import numpy as np
 
 from unlock.classes import THING_TRAIN_IDS
 
-__all__ = ["MIX_MODES", "PasteResult", "paste_objects", "paste_region"]
+__all__ = ["AMODAL_IGNORE_KEYS", "MIX_MODES", "PasteResult", "paste_objects", "paste_region"]
+
+# Ignore maps that a paste leaves unchanged (the hidden extent of host objects stays unknown).
+AMODAL_IGNORE_KEYS = ("amodal",)
 
 # Table 7 variants. "amodal_zero_overlap" is UNLOCK's ADCL-Zero.
 MIX_MODES = ("amodal_zero_overlap", "amodal", "instance", "zero_full", "random_fill")
@@ -45,7 +50,8 @@ class PasteResult:
             ``category_id``, ``mask`` (H, W) bool visible, ``amodal_mask`` (H, W) bool.
         num_pasted: number of accepted candidates.
         zeroed_mask: (H, W) bool, pixels that were set to 0 and are still 0 in ``image``.
-        ignore_maps: the input ignore maps with the paste footprint cleared (None if none given).
+        ignore_maps: the input ignore maps, the visible one cleared under the paste footprint and
+            the amodal one unchanged (None if none given).
         footprint: (H, W) bool union of the accepted objects' pasted regions.
     """
 
@@ -137,10 +143,11 @@ def paste_objects(
     ``max_objects``-th accepted candidate is consumed). A candidate is rejected when its label
     region is empty or smaller than ``min_visible_pixels``, covers more than
     ``max_area_fraction`` of the image, or would leave an earlier pasted object or the unpasted
-    background with fewer than ``min_visible_pixels`` visible pixels (authors' code §6.2 step 3;
-    the paper's "fully occluded objects are removed" is realised for pasted objects by this
-    rejection). Host objects are not protected: one whose visible mask (or, when it has no
-    visible label, its amodal mask) is entirely covered by the pastes is removed.
+    background with fewer than ``min_visible_pixels`` visible pixels (the authors' occlusion
+    check, docs/method.md "Differences"; the paper's "fully occluded objects are removed" is
+    realised for pasted objects by this rejection). Host objects are not protected: one whose
+    visible mask (or, when it has no visible label, its amodal mask) is entirely covered by the
+    pastes is removed.
 
     Args:
         image: (H, W, 3) uint8 host image (not modified).
@@ -156,8 +163,9 @@ def paste_objects(
         min_visible_pixels: visible pixels each earlier paste and the background must keep.
         max_area_fraction: largest label area of a candidate as a fraction of H * W.
         max_objects: stop after this many accepted candidates (None = no limit).
-        ignore_maps: optional dict of (H, W) bool maps (e.g. ``visible``, ``amodal``); the label
-            under a paste is known, so they are cleared under the footprint.
+        ignore_maps: optional dict of (H, W) bool maps (e.g. ``visible``, ``amodal``); the visible
+            label under a paste is known, so maps other than ``amodal`` are cleared under the
+            footprint.
 
     Returns:
         A :class:`PasteResult`.
@@ -235,14 +243,21 @@ def paste_objects(
     for new_id, (category_id, box, label, _, _, _) in enumerate(accepted, start=1):
         amodal = np.zeros(shape, dtype=bool)
         amodal[box] = label
+        # A pool object's amodal mask is exact everywhere, so none of the host's amodal
+        # uncertainty applies to it (see detection_utils.build_amodal_instances).
         out_objects.append(
-            {"category_id": category_id, "mask": top_id == new_id, "amodal_mask": amodal}
+            {"category_id": category_id, "mask": top_id == new_id, "amodal_mask": amodal,
+             "amodal_exact": True}
         )
 
     new_ignore = None
     if ignore_maps is not None:
+        # Visible labels under a paste are known (the pasted object is in front), so the visible
+        # uncertainty is cleared there. The amodal map is kept: a paste says nothing new about how
+        # far a host object's hidden part reaches behind it.
         new_ignore = {
-            k: (v & ~footprint) if v is not None else None for k, v in ignore_maps.items()
+            k: v if (v is None or k in AMODAL_IGNORE_KEYS) else (v & ~footprint)
+            for k, v in ignore_maps.items()
         }
     return PasteResult(
         image=out_image,

@@ -7,10 +7,11 @@ Spatial-aware placement (paper Sec. 3.3, "respecting panoramic layouts"): each c
 a canvas of the host's original size at ITS OWN panorama coordinates and sent through the host's
 own ``TransformList``, so it lands where it would have been had it been in the host panorama;
 candidates outside the host crop window are skipped. The authors' code crops the candidate with
-the host's crop box but ignores the host's horizontal flip (code §11.12), which mirrors the host
-but not the pasted object; applying the same transforms fixes that. With ``spatial_aware=False``
-(the baseline) a candidate is placed at a uniformly random position of the augmented host image
-at its stored pixel scale, without resizing or flipping.
+the host's crop box but ignores the host's horizontal flip (docs/method.md "Differences",
+spatial-aware paste), which mirrors the host but not the pasted object; applying the same
+transforms fixes that. With ``spatial_aware=False`` (the baseline) a candidate is placed at a
+uniformly random position of the augmented host image at its stored pixel scale, without
+resizing or flipping.
 """
 
 import logging
@@ -33,12 +34,11 @@ __all__ = ["ObjectPasteDatasetMapper", "default_pool_dir"]
 
 
 def default_pool_dir(cfg) -> str:
-    """cfg.UNLOCK.ADCL.POOL_DIR, else ``<pseudo-label dir>/pool`` (design.md storage layout)."""
-    if cfg.UNLOCK.ADCL.POOL_DIR:
-        return cfg.UNLOCK.ADCL.POOL_DIR
-    from unlock.pseudo_labels.generator import pseudo_label_root  # avoids an import cycle
+    """cfg.UNLOCK.ADCL.POOL_DIR, else ``<pseudo-label dir>/pool`` (one rule for every caller:
+    ``unlock.engine.opll_settings.pool_dir``)."""
+    from unlock.engine.opll_settings import pool_dir  # the engine imports this module
 
-    return os.path.join(pseudo_label_root(cfg), "pool")
+    return pool_dir(cfg)
 
 
 def _without_identity_resizes(transforms: T.TransformList) -> T.TransformList:

@@ -1,5 +1,6 @@
-"""AmodalSynthDrive source domain in its native release format (fmt §1.4), mapped to the A2B
-class table (fmt §2.2); registered as ``amodal_synth_drive_{train,val}``.
+"""AmodalSynthDrive source domain in its native release format (datasets/README.md
+"AmodalSynthDrive"), mapped to the A2B class table (``unlock/classes.py``); registered as
+``amodal_synth_drive_{train,val}``.
 
 Layout under ``<root>/AmodalSynthDrive/<split>/``:
 ``images/<view>/<sequence>/<name>_rgb.jpg`` and

@@ -1,10 +1,12 @@
-"""BlendPASS (target domain, 2048x400 panoramas; fmt §1.1-1.2) and the COCO-panoptic + COCO-amodal
-file format it shares with preprocessed KITTI-360-APS (fmt §1.3).
+"""BlendPASS (target domain, 2048x400 panoramas; datasets/README.md "BlendPASS") and the
+COCO-panoptic + COCO-amodal file format it shares with preprocessed KITTI-360-APS
+(datasets/README.md "KITTI-360-APS").
 
 Registered names (class table in the name): ``blendpass_k2b_val`` / ``blendpass_a2b_val``
 (labelled, 100 images) and ``blendpass_k2b_train`` / ``blendpass_a2b_train`` (2,000 unlabelled).
 The A2B ("ASD-aligned") val files are assumed to use the K2B layout with suffix ``_A2B``
-(``Panoptic/val_trainId_A2B(.json)``, ``Instance/val_A2B``); this is UNVERIFIED (fmt §1.2).
+(``Panoptic/val_trainId_A2B(.json)``, ``Instance/val_A2B``); this is UNVERIFIED (no A2B val
+release was available to check).
 """
 
 import glob
@@ -37,7 +39,8 @@ __all__ = [
     "register_blendpass",
 ]
 
-# class table -> (panoptic json/dir stem, instance dir) of the labelled val set (fmt §1.2).
+# class table -> (panoptic json/dir stem, instance dir) of the labelled val set
+# (datasets/README.md).
 BLENDPASS_VAL_FILES = {"k2b": ("val_trainId_K2B", "val_K2B"), "a2b": ("val_trainId_A2B", "val_A2B")}
 
 
@@ -85,7 +88,7 @@ def load_amodal_panoptic_json(
     repair_amodal: bool = True,
     stats: Optional[Dict] = None,
 ) -> List[Dict]:
-    """Loads a labelled split in the COCO-panoptic + COCO-amodal format (fmt §1.1, §1.3).
+    """Loads a labelled split in the COCO-panoptic + COCO-amodal format (datasets/README.md).
 
     The image of ``<stem>_panoptic.png`` is ``image_dir/<stem><image_ext>``. Checked at load
     time: missing folders/files, malformed JSON, an annotation without ``file_name``, category ids

@@ -1,5 +1,6 @@
 """KITTI-360-APS source domain (1408x376 pinhole images, K2B class table) in the preprocessed
-form the authors' code loads (fmt §1.3); registered as ``kitti360_aps_train``.
+form the authors' code loads (datasets/README.md "KITTI-360-APS"); registered as
+``kitti360_aps_train``.
 
 Layout under ``<root>/KITTI-360-APS``: ``Image/train/<stem>.png``, ``Panoptic/train.json`` +
 ``Panoptic/train/<stem>_panoptic.png``, ``annotations/train.json`` (COCO amodal) and optionally

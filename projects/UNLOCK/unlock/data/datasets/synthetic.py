@@ -4,8 +4,8 @@ loaders read it: the KITTI-360-APS loader for the source split and the BlendPASS
 target splits, only with other roots.
 
 Under ``<root>/unlock_synthetic/`` (or ``<root>/<prefix>/``): ``KITTI-360-APS/`` (pinhole,
-labelled, K2B: train and the held-out val), ``BlendPASS/`` (panoramas: unlabelled train + labelled val, K2B) and optionally
-``AmodalSynthDrive/`` (native layout, A2B).
+labelled, K2B: train and the held-out val), ``BlendPASS/`` (panoramas: unlabelled train +
+labelled val, K2B) and optionally ``AmodalSynthDrive/`` (native layout, A2B).
 """
 
 import os

@@ -21,7 +21,7 @@ from .cameras import EquirectCamera, PinholeCamera
 from .domain import GapKnobs, make_domain
 from .render import render_scene
 from .scene import sample_scene
-from .writers import image_files, json_files, write_example, write_split_jsons
+from .writers import AMODAL_FORMATS, image_files, json_files, write_example, write_split_jsons
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -95,13 +95,21 @@ def _work(task) -> Dict:
     out = render_example(
         p["seed"], split, index, p["scale"], p["gap"], GapKnobs(**p["knobs"]), p["min_area"]
     )
-    return write_example(root, split, stem_of(split, index, count), index, out, p["asd_native"])
+    # Only the target test split is written like real BlendPASS val (polygons by default); the
+    # other splits keep their RLE files byte for byte.
+    amodal_format = p["target_test_amodal"] if split == "target_test" else "rle"
+    stem = stem_of(split, index, count)
+    return write_example(root, split, stem, index, out, p["asd_native"], amodal_format)
 
 
 def _split_params(split: str, count: int, params: Dict) -> Dict:
     p = dict(params, count=count, version=GENERATOR_VERSION)
     if split != "source_train":
         p.pop("asd_native")
+    # Recorded for the target test split only, so switching the format regenerates that split
+    # alone and the manifest entries of the others stay as they were.
+    if split != "target_test":
+        p.pop("target_test_amodal")
     return p
 
 
@@ -131,6 +139,7 @@ def generate_synthetic_benchmark(
     knobs: Optional[GapKnobs] = None,
     min_area: Optional[int] = None,
     progress: bool = True,
+    target_test_amodal: str = "polygon",
 ) -> Dict:
     """Generates (or resumes) the synthetic KITTI-360-APS-like -> BlendPASS-like benchmark.
 
@@ -145,6 +154,8 @@ def generate_synthetic_benchmark(
         force: regenerate splits even when complete. min_area: smallest visible thing area (px;
             None: default_min_area(scale)).
         progress: show tqdm bars.
+        target_test_amodal: "polygon" (as real BlendPASS val; decodes to exactly the rendered
+            masks) or "rle", the format of the target test split's amodal annotations.
     Returns:
         summary dict: root, seconds, and per split {count, generated|skipped, things, occluded}.
     """
@@ -157,7 +168,12 @@ def generate_synthetic_benchmark(
         "knobs": asdict(knobs),
         "min_area": int(default_min_area(scale) if min_area is None else min_area),
         "asd_native": bool(asd_native),
+        "target_test_amodal": str(target_test_amodal),
     }
+    if target_test_amodal not in AMODAL_FORMATS:
+        raise ValueError(
+            f"target_test_amodal must be one of {AMODAL_FORMATS}, got {target_test_amodal!r}"
+        )
     counts = {
         "source_train": num_source,
         "source_val": num_source_val,
@@ -173,10 +189,12 @@ def generate_synthetic_benchmark(
     manifest = read_json(manifest_path) if os.path.isfile(manifest_path) else {}
     if manifest.get("generator_version") != GENERATOR_VERSION:
         manifest = {}
+    # The amodal format is only part of the target test split's entry (see _split_params).
+    shared = {k: v for k, v in params.items() if k != "target_test_amodal"}
     manifest.update(
         {
             "generator_version": GENERATOR_VERSION,
-            **params,
+            **shared,
             "domains": {d: make_domain(d, gap, knobs).to_dict() for d in ("source", "target")},
         }
     )

@@ -206,9 +206,9 @@ def render_scene(scene, camera, min_area: int = 8) -> Dict:
     """Renders ``scene`` through ``camera`` with exact ground truth.
 
     Things whose visible area is below ``min_area`` pixels, or whose visible box is less than
-    2 px wide or tall (the target loader drops those anyway, fmt §1.6), are removed from the
-    scene and the rays they covered are cast again, so the image and every label show what lies
-    behind them: no void pixel and no unlearnable instance.
+    2 px wide or tall (the APQ / AAP ground truth drops those anyway, docs/evaluation.md), are
+    removed from the scene and the rays they covered are cast again, so the image and every label
+    show what lies behind them: no void pixel and no unlearnable instance.
 
     Args:
         scene: a scene.Scene; camera: cameras.PinholeCamera or cameras.EquirectCamera.

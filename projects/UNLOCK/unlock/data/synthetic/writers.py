@@ -1,4 +1,4 @@
-"""Writers of the synthetic benchmark in the real on-disk layouts (fmt §1.1, §1.3, §1.4).
+"""Writers of the synthetic benchmark in the real on-disk layouts (datasets/README.md).
 
 Encodings shared by both domains:
 * Panoptic PNG: RGB, id = R + 256 G + 256^2 B; stuff = trainId, thing = trainId * 1000 + k
@@ -7,12 +7,14 @@ Encodings shared by both domains:
   (string, as cityscapesScripts' createPanopticImgs writes it); ``segments_info[{id, category_id
   (trainId), iscrowd 0, area, bbox XYWH (visible), amodal_id}]``. ``amodal_id`` of a thing is the
   ``id`` of its entry in annotations/<split>.json; stuff segments carry ``amodal_id = -1`` (the
-  reference reads the key for every segment, fmt §1.1, and no amodal annotation has id -1).
-* Amodal COCO JSON: integer image ids; each annotation has the AMODAL mask as compressed RLE
-  ``{"size": [h, w], "counts": str}`` (real BlendPASS ships polygons; RLE keeps the generator's
-  exact masks and pycocotools reads both), its pixel-count ``area``, XYWH ``bbox``, ``iscrowd`` 0
-  and an extra ``occluded`` flag. Annotation ids are ``(image index + 1) * 1000 + j`` so they are
-  unique in a split and independent of worker scheduling.
+  authors' loader reads the key for every segment, and no amodal annotation has id -1).
+* Amodal COCO JSON: integer image ids; each annotation has the AMODAL mask, its pixel-count
+  ``area``, XYWH ``bbox``, ``iscrowd`` 0 and an extra ``occluded`` flag. The mask is written as
+  COCO polygons in the target test split (``amodal_format="polygon"``, as real BlendPASS ships
+  its val annotations; polygons.py traces the pixel corners, so pycocotools decodes exactly the
+  rendered mask) and as compressed RLE ``{"size": [h, w], "counts": str}`` everywhere else
+  (``"rle"``). Annotation ids are ``(image index + 1) * 1000 + j`` so they are unique in a split
+  and independent of worker scheduling.
 """
 
 import os
@@ -24,6 +26,8 @@ from unlock.classes import K2B_CLASSES, LABEL_DIVISOR
 from unlock.utils.file_io import atomic_write_image, atomic_write_json
 from unlock.utils.masks import encode_rle, mask_to_box
 
+from .polygons import mask_to_polygons
+
 __all__ = [
     "SPLIT_LAYOUTS",
     "image_files",
@@ -32,7 +36,12 @@ __all__ = [
     "write_example",
     "write_split_jsons",
     "ASD_LABEL_IDS",
+    "AMODAL_FORMATS",
 ]
+
+# How amodal masks are written into annotations/<split>.json.
+AMODAL_FORMATS = ("polygon", "rle")
+
 
 def _kitti360_aps_layout(split: str) -> Dict[str, str]:
     return {
@@ -45,7 +54,7 @@ def _kitti360_aps_layout(split: str) -> Dict[str, str]:
     }
 
 
-# Where each split lives, relative to the output root (fmt §1.1 BlendPASS, §1.3 KITTI-360-APS).
+# Where each split lives, relative to the output root (BlendPASS and KITTI-360-APS layouts).
 SPLIT_LAYOUTS = {
     "source_train": _kitti360_aps_layout("train"),
     # Held-out labelled pinhole images: the source model's in-domain score (never used to train).
@@ -63,11 +72,11 @@ SPLIT_LAYOUTS = {
         "amodal_json": "annotations/val.json",
     },
 }
-# AmodalSynthDrive native layout (fmt §1.4), front view, one sequence per 100 frames.
+# AmodalSynthDrive native layout, front view, one sequence per 100 frames.
 _ASD_IMAGE = "AmodalSynthDrive/train/images/front/{seq}/{stem}_rgb.jpg"
 _ASD_PANO = "AmodalSynthDrive/train/amodal_panoptic_seg/front/{seq}/{stem}_ampano.png"
 _ASD_JSON = "AmodalSynthDrive/train/amodal_panoptic_seg/front/{seq}/{stem}_ampano.json"
-# K2B trainId -> Cityscapes label id of the official ASD table (fmt §1.4). The ASD taxonomy has no
+# K2B trainId -> Cityscapes label id of the official ASD table. The ASD taxonomy has no
 # "van" / "other vehicles" / "cyclists": they map to car, bus and rider (rider is ignoreInEval in
 # the official evaluator); two-wheeler maps to motorcycle.
 ASD_LABEL_IDS = {
@@ -111,15 +120,21 @@ def categories() -> List[Dict]:
     ]
 
 
-def build_records(out: Dict, stem: str, index: int) -> Tuple[np.ndarray, Dict, List[Dict]]:
+def build_records(
+    out: Dict, stem: str, index: int, amodal_format: str = "rle"
+) -> Tuple[np.ndarray, Dict, List[Dict]]:
     """Panoptic id map, panoptic JSON annotation and amodal COCO annotations of one image.
 
     Args:
         out: render_scene output; stem: file stem; index: image index in its split.
+        amodal_format: "rle" or "polygon" (lossless, see polygons.py) for the amodal masks.
     Returns:
         ``pan_ids`` (H, W) int64, ``pan_ann`` {image_id, file_name, segments_info} and
         ``coco_anns`` (list of amodal annotations).
     """
+    if amodal_format not in AMODAL_FORMATS:
+        raise ValueError(f"amodal_format {amodal_format!r}; expected one of {AMODAL_FORMATS}")
+    encode = mask_to_polygons if amodal_format == "polygon" else encode_rle
     sem = out["semantic"].astype(np.int64)
     pan = sem.copy()
     segments: List[Dict] = []
@@ -160,7 +175,7 @@ def build_records(out: Dict, stem: str, index: int) -> Tuple[np.ndarray, Dict, L
                 "id": ann_id,
                 "image_id": index + 1,
                 "category_id": cls,
-                "segmentation": encode_rle(amo),
+                "segmentation": encode(amo),
                 "area": int(amo.sum()),
                 "bbox": _xywh(amo),
                 "iscrowd": 0,
@@ -203,10 +218,17 @@ def json_files(root: str, split: str) -> List[str]:
 
 
 def write_example(
-    root: str, split: str, stem: str, index: int, out: Dict, asd_native: bool = False
+    root: str,
+    split: str,
+    stem: str,
+    index: int,
+    out: Dict,
+    asd_native: bool = False,
+    amodal_format: str = "rle",
 ) -> Dict:
     """Writes the per-image files of one rendered example (all atomic) and returns the JSON
-    records the split files need: {image, pan_ann, coco_image, coco_anns, stats}."""
+    records the split files need: {image, pan_ann, coco_image, coco_anns, stats}.
+    ``amodal_format`` is that of the amodal annotations (see build_records)."""
     lay = SPLIT_LAYOUTS[split]
     base = os.path.join(root, lay["dataset"])
     h, w = out["semantic"].shape
@@ -214,7 +236,7 @@ def write_example(
     stats = {"things": len(out["things"]), "occluded": sum(t["occluded"] for t in out["things"])}
     if "panoptic" not in lay:
         return {"stats": stats}
-    pan, pan_ann, coco_anns = build_records(out, stem, index)
+    pan, pan_ann, coco_anns = build_records(out, stem, index, amodal_format)
     atomic_write_image(os.path.join(base, lay["panoptic"].format(stem=stem)), _id_to_rgb(pan))
     if "semantic" in lay:
         atomic_write_image(os.path.join(base, lay["semantic"].format(stem=stem)), out["semantic"])
@@ -236,7 +258,7 @@ def write_example(
 
 def _write_asd(root: str, stem: str, index: int, out: Dict) -> None:
     """AmodalSynthDrive native files: *_rgb.jpg, *_ampano.png (16-bit label-id map, 0 = void)
-    and *_ampano.json {str(instance id): {occluded, amodal_mask, occlusion_mask}} (fmt §1.4)."""
+    and *_ampano.json {str(instance id): {occluded, amodal_mask, occlusion_mask}}."""
     seq = f"seq{index // 100:03d}"
     lut = np.zeros(256, dtype=np.int64)
     for tid, lid in ASD_LABEL_IDS.items():
