@@ -1,7 +1,6 @@
 """Bad data raises DatasetFormatError naming the file; amodal repairs are counted or raised."""
 
 import json
-import logging
 import os
 
 import numpy as np
@@ -133,18 +132,13 @@ def _make_visible_stick_out(kitti_root):
     _edit_json(path, fn)
 
 
-def test_repair_counted_and_logged(tmp_path, caplog):
+def test_repair_counted_and_logged(tmp_path, caplog, capture_log):
     make_kitti(str(tmp_path), "rle")
     root = os.path.join(tmp_path, "KITTI-360-APS")
     _make_visible_stick_out(root)
     stats = {}
-    # setup_logger(name="unlock") in tools stops propagation to the root logger: listen directly.
-    log = logging.getLogger("unlock.data.datasets.blendpass")
-    log.addHandler(caplog.handler)
-    try:
+    with capture_log("unlock.data.datasets.blendpass"):
         dicts = load_kitti360_aps(root, dataset_name="kitti_fixture", stats=stats)
-    finally:
-        log.removeHandler(caplog.handler)
     assert stats["amodal_repaired"] == 1
     assert "kitti_fixture: 1 visible masks" in caplog.text
     car = [a for a in dicts[0]["annotations"] if a["segment_id"] == 13001][0]
@@ -184,15 +178,11 @@ def test_annotation_without_file_name_fails_at_load(bp):
     assert "annotations[1] has no 'file_name'" in msg
 
 
-def test_repair_warning_names_training_and_evaluation(tmp_path, caplog):
+def test_repair_warning_names_training_and_evaluation(tmp_path, caplog, capture_log):
     make_kitti(str(tmp_path), "rle")
     root = os.path.join(tmp_path, "KITTI-360-APS")
     _make_visible_stick_out(root)
-    log = logging.getLogger("unlock.data.datasets.blendpass")
-    log.addHandler(caplog.handler)
-    try:
+    with capture_log("unlock.data.datasets.blendpass"):
         load_kitti360_aps(root, dataset_name="kitti_fixture")
-    finally:
-        log.removeHandler(caplog.handler)
     # The old text told the user to set the flag "to fail instead", which evaluation ignored.
     assert "training and evaluation on this split raise an error" in caplog.text

@@ -38,9 +38,9 @@ def test_explicit_values_are_kept(tmp_path):
     assert pool_dir(_cfg(tmp_path), "/given") == os.path.join("/given", "pool")
 
 
-def test_apply_logs_changes_and_freezes(tmp_path, caplog):
+def test_apply_logs_changes_and_freezes(tmp_path, caplog, capture_log):
     cfg = _cfg(tmp_path)
-    with caplog.at_level(logging.INFO, logger="unlock.engine.opll_settings"):
+    with capture_log("unlock.engine.opll_settings", logging.INFO):
         new = apply_derived_settings(cfg, derived_opll_settings(cfg))
     assert new.is_frozen() and new.DATASETS.TRAIN == ("tgt_opll",)
     assert cfg.DATASETS.TRAIN != ("tgt_opll",)  # the input is not modified

@@ -158,8 +158,7 @@ def test_offline_opll_pass_refuses_heads_of_another_class_count(tmp_path):
         UnlockTrainer.generate_pseudo_labels(cfg)
 
 
-def test_trainer_checkpointer_is_atomic_and_fine_tuning_warns(tmp_path, caplog):
-    import logging
+def test_trainer_checkpointer_is_atomic_and_fine_tuning_warns(tmp_path, caplog, capture_log):
     import os
 
     from unlock.utils.checkpoint import UnlockCheckpointer
@@ -181,12 +180,8 @@ def test_trainer_checkpointer_is_atomic_and_fine_tuning_warns(tmp_path, caplog):
     assert trainer.checkpointer.allow_shape_mismatch
     periodic = [h for h in trainer._hooks if hasattr(h, "checkpointer")]
     assert periodic and all(h.checkpointer is trainer.checkpointer for h in periodic)
-    log = logging.getLogger("unlock.utils.checkpoint")
-    log.addHandler(caplog.handler)
-    try:
+    with capture_log("unlock.utils.checkpoint"):
         trainer.resume_or_load(resume=False)  # fine-tuning: loads what fits, as detectron2
-    finally:
-        log.removeHandler(caplog.handler)
     assert "NOT LOADED" in caplog.text and "5 classes, the config builds 7" in caplog.text
 
 

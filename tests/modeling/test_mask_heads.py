@@ -86,9 +86,9 @@ def test_default_visible_head_is_ignore_aware():
     assert losses["loss_mask"].item() == 0.0 and losses["loss_amodal_mask"].item() > 0
 
 
-def test_foreign_head_keeps_its_own_loss_and_inference(caplog):
+def test_foreign_head_keeps_its_own_loss_and_inference(caplog, capture_log):
     opts = ["MODEL.ROI_MASK_HEAD.NAME", FOREIGN, "MODEL.MASK_LOSS.VISIBLE_WEIGHT", 3.0]
-    with caplog.at_level(logging.WARNING):
+    with capture_log("unlock.modeling.amodal_roi_heads", logging.WARNING):
         model = _model(opts)
     assert "trains the visible masks with its own loss" in caplog.text
     heads = model.roi_heads

@@ -148,14 +148,10 @@ def test_missing_head_parameters_are_refused(tmp_path):
         load_weights(_TinyModel(), path)
 
 
-def test_fine_tuning_logs_one_warning_summary(tmp_path, caplog):
+def test_fine_tuning_logs_one_warning_summary(tmp_path, caplog, capture_log):
     path = _save(_TinyModel(things=8), tmp_path)
-    log = logging.getLogger("unlock.utils.checkpoint")
-    log.addHandler(caplog.handler)
-    try:
+    with capture_log("unlock.utils.checkpoint"):
         load_weights(_TinyModel(things=7), path, allow_shape_mismatch=True)
-    finally:
-        log.removeHandler(caplog.handler)
     # The handler may see a record twice (here and via the root logger): count records once.
     summary = list({id(r): r for r in caplog.records if "NOT LOADED" in r.getMessage()}.values())
     assert len(summary) == 1 and summary[0].levelno == logging.WARNING
