@@ -11,9 +11,11 @@ from typing import Dict, Sequence
 import numpy as np
 import pycocotools.mask as mask_util
 
+from unlock.utils.masks import decode_rle
+
 from .validation import DatasetFormatError
 
-__all__ = ["amodal_rle", "polygons_to_rle"]
+__all__ = ["amodal_rle", "decode_checked", "polygons_to_rle"]
 
 
 def amodal_rle(amodal_segms, amodal_id, seg, height, width, pan_path, amodal_path) -> Dict:
@@ -77,3 +79,22 @@ def polygons_to_rle(polygons: Sequence, height: int, width: int, where: str = ""
     if not rings:
         return mask_util.encode(np.zeros((height, width), dtype=np.uint8, order="F"))
     return mask_util.merge(mask_util.frPyObjects(rings, height, width))
+
+
+def decode_checked(segm, height: int, width: int, where: str) -> np.ndarray:
+    """COCO polygons (rasterised by :func:`polygons_to_rle`) or RLE -> (height, width) bool.
+
+    Raises:
+        DatasetFormatError naming ``where`` for malformed polygons, an RLE of another size, or
+        anything that is neither.
+    """
+    if isinstance(segm, list):
+        return decode_rle(polygons_to_rle(segm, height, width, where))
+    if isinstance(segm, dict) and "counts" in segm and "size" in segm:
+        mask = decode_rle(segm)
+        if mask.shape != (height, width):
+            raise DatasetFormatError(
+                f"{where}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH), image {width}x{height}"
+            )
+        return mask
+    raise DatasetFormatError(f"{where}: segmentation is neither COCO polygons nor RLE")

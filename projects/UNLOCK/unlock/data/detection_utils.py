@@ -18,9 +18,9 @@ import torch
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
 from unlock.classes import IGNORE_LABEL, NUM_CLASSES, THING_TRAIN_IDS
-from unlock.utils.masks import decode_segmentation, mask_to_box, rgb_to_id
+from unlock.utils.masks import mask_to_box, rgb_to_id
 
-from .amodal_segmentation import amodal_rle, polygons_to_rle
+from .amodal_segmentation import amodal_rle, decode_checked, polygons_to_rle
 from .validation import DatasetFormatError, check_category_ids, read_label_png
 
 logger = logging.getLogger(__name__)
@@ -230,12 +230,7 @@ def _jsonable(rle: Dict) -> Dict:
 def _decode_optional(segm, height: int, width: int, file_name: str) -> Optional[np.ndarray]:
     if segm is None:
         return None
-    mask = decode_segmentation(segm, height, width)
-    if mask.shape != (height, width):
-        raise DatasetFormatError(
-            f"{file_name}: annotation mask has size {mask.shape}, image is {(height, width)}"
-        )
-    return mask
+    return decode_checked(segm, height, width, f"{file_name}: annotation")
 
 
 def annotations_to_objects(

@@ -25,9 +25,8 @@ except ImportError:  # PIL fallback
 from detectron2.data import DatasetCatalog
 
 from unlock.classes import IGNORE_LABEL, LABEL_DIVISOR, NUM_CLASSES, THING_TRAIN_IDS
-from unlock.data.amodal_segmentation import polygons_to_rle
+from unlock.data.amodal_segmentation import decode_checked
 from unlock.data.validation import DatasetFormatError
-from unlock.utils.masks import decode_rle
 
 from .overlap import id_lookup
 
@@ -193,18 +192,6 @@ def _valid_inclusive_box(mask: np.ndarray) -> bool:
     return cols[-1] > cols[0]
 
 
-def _decode(segm, h: int, w: int, where: str) -> np.ndarray:
-    """Polygons (rasterised as the published evaluator does) or RLE -> (h, w) bool."""
-    if isinstance(segm, list):
-        return decode_rle(polygons_to_rle(segm, h, w, where))
-    if isinstance(segm, dict) and "counts" in segm and "size" in segm:
-        mask = decode_rle(segm)
-        if mask.shape != (h, w):
-            raise DatasetFormatError(f"{where}: mask is {mask.shape[::-1]} (WxH), image {w}x{h}")
-        return mask
-    raise DatasetFormatError(f"{where}: segmentation is neither COCO polygons nor RLE")
-
-
 def _amodal_instances(dataset_dict: Dict, h: int, w: int) -> Dict[str, AmodalGroundTruth]:
     """The APQ / AAP things of both protocols.
 
@@ -223,16 +210,16 @@ def _amodal_instances(dataset_dict: Dict, h: int, w: int) -> Dict[str, AmodalGro
             continue
         seg_id = int(ann.get("segment_id", 0))
         where = f"{name}: segment {seg_id}"
-        visible = _decode(ann["segmentation"], h, w, f"{where} visible mask")
+        visible = decode_checked(ann["segmentation"], h, w, f"{where} visible mask")
         if not _valid_inclusive_box(visible):
             continue
         cat = int(ann["category_id"]) + _FIRST_THING
         if seg_id and seg_id // LABEL_DIVISOR != cat:
             raise ValueError(f"{name}: segment {seg_id} has category_id {ann['category_id']}")
-        used = _decode(ann["amodal_segmentation"], h, w, f"{where} amodal mask")
+        used = decode_checked(ann["amodal_segmentation"], h, w, f"{where} amodal mask")
         published = used
         if ann.get(PUBLISHED_KEY) is not None:
-            published = _decode(ann[PUBLISHED_KEY], h, w, f"{where} published amodal mask")
+            published = decode_checked(ann[PUBLISHED_KEY], h, w, f"{where} published amodal mask")
             differs = True
         elif ann.get("amodal_repaired"):
             # Silently scoring the repaired mask is what the oass protocol must not do.

@@ -108,12 +108,13 @@ class SourcePredictor:
     """Runs the source model on one image at a time, like detectron2's DefaultPredictor."""
 
     def __init__(self, cfg):
-        self.model = build_model(cfg)
-        self.model.eval()
         # The raw record needs the semantic probabilities and the detections only: the two
         # fusions (panoptic, amodal panoptic) would be computed and thrown away.
-        if hasattr(self.model, "combine_on"):
-            self.model.combine_on = False
+        model_cfg = cfg.clone()
+        model_cfg.defrost()
+        model_cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE_ON = False
+        self.model = build_model(model_cfg)
+        self.model.eval()
         # Strict: a checkpoint whose heads do not fit the config would otherwise label the
         # target set with randomly initialised heads (detectron2 only logs the skip).
         load_weights(self.model, cfg.MODEL.WEIGHTS)
