@@ -6,11 +6,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from detectron2.data import transforms as T
 
 from amodal_fixtures import H, W, make_blendpass, make_kitti
 from common import get_unlock_cfg
 from unlock.data import AmodalDatasetMapper, CategoryRatioRandomCrop
 from unlock.data.datasets import load_blendpass_val, load_kitti360_aps
+from unlock.data.detection_utils import UNCERTAIN_CLASS, transform_uncertain_boxes
 from unlock.utils.file_io import atomic_write_image
 from unlock.utils.masks import encode_rle, mask_to_box
 
@@ -198,3 +200,27 @@ def test_category_ratio_crop_redraws():
         assert counts.min() > 0 and counts.max() < 75
     big = CategoryRatioRandomCrop((500, 20), max_tries=1).get_transform(image, sem)
     assert (big.h, big.w) == (100, 20)  # clipped to the image
+
+
+def test_uncertain_boxes_follow_the_flip_and_only_when_enabled(bp_dicts):
+    d = copy.deepcopy(bp_dicts[0])
+    d["uncertain_boxes"] = [[1.0, 2.0, 5.0, 6.0]]
+    opts = {"INPUT.MIN_SIZE_TRAIN": f"({H},)"}
+    off = AmodalDatasetMapper(_cfg(flip=1.0, **opts), is_train=True)(copy.deepcopy(d))
+    assert "uncertain_boxes" not in off and (off["instances"].gt_classes >= 0).all()
+    on = AmodalDatasetMapper(
+        _cfg(flip=1.0, **opts, **{"UNLOCK.OPLL.UNCERTAIN_BOXES": True}), is_train=True
+    )(d)
+    inst = on["instances"]
+    assert len(inst) == len(off["instances"]) + 1
+    assert inst.gt_classes[-1].item() == UNCERTAIN_CLASS
+    assert inst.gt_boxes.tensor[-1].tolist() == [W - 5.0, 2.0, W - 1.0, 6.0]
+    assert torch.equal(inst.gt_boxes.tensor[:-1], off["instances"].gt_boxes.tensor)
+
+
+def test_transform_uncertain_boxes_clips_and_drops_outside_the_crop():
+    crop = T.TransformList([T.CropTransform(10, 0, 20, 8)])
+    boxes = [[12.0, 1.0, 40.0, 9.0], [0.0, 0.0, 5.0, 5.0], [29.5, 0.0, 31.0, 4.0]]
+    out = transform_uncertain_boxes(boxes, crop, (8, 20))
+    # first: shifted and clipped to the 20x8 crop; second: outside; third: under one pixel wide
+    assert out.tolist() == [[2.0, 1.0, 20.0, 8.0]]

@@ -79,6 +79,12 @@ def test_generation_follows_the_rules(tmp_path):
                 assert s < thr_vis[c] + 1e-4
             if obj["amodal_segmentation"] is None:
                 assert s < thr_am[c] + 1e-4
+        # Every detection is either an object or an uncertain detection, never both.
+        dropped = labels["uncertain_detections"]
+        assert len(dropped) + len(labels["objects"]) == len(raw["detections"])
+        for det in dropped:
+            c = det["category_id"]
+            assert det["score"] < min(thr_vis[c], thr_am[c]) + 1e-4
         sem = storage.read_png(storage.label_png_path(root, image_id, "sem"), np.uint8)
         confident = sem != 255
         np.testing.assert_array_equal(sem[confident], raw["sem_labels"][confident])
@@ -88,6 +94,9 @@ def test_generation_follows_the_rules(tmp_path):
     assert [d["image_id"] for d in dicts] == manifest["image_ids"]
     assert all(os.path.isfile(d["amodal_uncertain_file_name"]) for d in dicts)
     assert sum(len(d["annotations"]) for d in dicts) == manifest["counts"]["objects"]
+    assert sum(len(d["uncertain_boxes"]) for d in dicts) == (
+        manifest["counts"]["detections"] - manifest["counts"]["objects"]
+    )
 
 
 @pytest.mark.parametrize("fail_in", ["write_raw_prediction", "write_labels"])

@@ -7,6 +7,7 @@ from unlock.pseudo_labels.revision import (
     combine_branches,
     semantic_pseudo_label,
     thing_mask,
+    uncertain_detections,
 )
 from unlock.utils.masks import decode_rle
 
@@ -100,3 +101,17 @@ def test_amodal_is_widened_to_contain_visible():
     am = branch_labels([am_m], [0], [5], thr, M_THING)
     (obj,) = combine_branches([0], [0.5], vis, am)
     np.testing.assert_array_equal(decode_rle(obj["amodal_segmentation"]), vis_m | am_m)
+
+
+def test_uncertain_detections_are_those_no_branch_keeps():
+    m = box(SHAPE, 0, 3, 0, 2)
+    scores = [80, 50, 10]  # both certain / only amodal certain / neither
+    vis = branch_labels([m] * 3, [3, 4, 5], scores, np.full(7, 70), M_THING)
+    am = branch_labels([m] * 3, [3, 4, 5], scores, np.full(7, 40), M_THING)
+    dets = [
+        {"category_id": c, "score": s, "bbox": [0, 0, 2 + i, 3]}
+        for i, (c, s) in enumerate(zip([3, 4, 5], [0.8, 0.5, 0.1]))
+    ]
+    assert uncertain_detections(dets, vis, am) == [
+        {"category_id": 5, "score": 0.1, "bbox": [0.0, 0.0, 4.0, 3.0]}
+    ]

@@ -65,9 +65,11 @@ def test_labels_round_trip(tmp_path):
     ]
     sem = np.array([[1, 255, 3], [4, 5, 6]], np.uint8)
     unc = np.array([[1, 0, 0], [0, 0, 1]], bool)
-    storage.write_labels(root, image, objs, sem, unc, ~unc)
+    dropped = [{"category_id": 2, "score": 0.1, "bbox": [0.5, 0.0, 2.5, 1.5]}]
+    storage.write_labels(root, image, objs, sem, unc, ~unc, dropped)
     data = storage.read_labels(root, "c/b")
     assert data["objects"] == objs and data["file_name"] == "/x/b.png"
+    assert data["uncertain_detections"] == dropped
     png = storage.read_png(storage.label_png_path(root, "c/b", "uncertain"), np.uint8)
     np.testing.assert_array_equal(png, unc * 255)
     np.testing.assert_array_equal(
@@ -106,3 +108,13 @@ def test_label_object_without_masks_is_rejected(tmp_path):
     storage.write_labels(root, image, [obj], z.astype(np.uint8), z, z)
     with pytest.raises(ValueError, match=r"b\.json: an object has neither"):
         storage.read_labels(root, "b")
+
+
+def test_uncertain_detection_with_bad_box_is_rejected(tmp_path):
+    root = str(tmp_path)
+    image = {"image_id": "a", "file_name": "/x/a.png", "height": 2, "width": 3}
+    z = np.zeros((2, 3), bool)
+    bad = [{"category_id": 2, "score": 0.1, "bbox": [2.0, 0.0, 1.0, 1.0]}]
+    storage.write_labels(root, image, [], z.astype(np.uint8), z, z, bad)
+    with pytest.raises(ValueError, match=r"a\.json: uncertain detection with a bad bbox"):
+        storage.read_labels(root, "a")

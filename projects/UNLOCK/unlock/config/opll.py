@@ -25,6 +25,10 @@ def add_opll_config(cfg):
     cfg.UNLOCK.OPLL.UNCERTAINTY_REGIONS = True
     # Intersect uncertainty regions with the semantic thing mask (authors' code; not in the paper).
     cfg.UNLOCK.OPLL.UNCERTAINTY_IN_THING_MASK = True
+    # Ours, not in the paper: the detections that no branch keeps become uncertain boxes, which
+    # the RPN (MODEL.PROPOSAL_GENERATOR.NAME UncertaintyAwareRPN) and the RoI heads leave out of
+    # their background instead of teaching them as "nothing" (docs/method.md "Uncertain boxes").
+    cfg.UNLOCK.OPLL.UNCERTAIN_BOXES = False
     # Detector floor for predictions that enter pseudo-labelling (test cfg score_thr 0.05).
     cfg.UNLOCK.OPLL.MIN_SCORE = 0.05
     # Score quantisation of the streaming threshold histograms (1e-4 -> 10001 bins).

@@ -20,10 +20,12 @@ from unlock.classes import IGNORE_LABEL
 
 from .detection_utils import (
     annotations_to_objects,
+    append_uncertain_boxes,
     build_amodal_instances,
     read_panoptic_ids,
     read_uncertainty_map,
     semantic_from_panoptic,
+    transform_uncertain_boxes,
 )
 from .validation import DatasetFormatError, check_same_size, read_image_checked, read_label_png
 
@@ -125,6 +127,7 @@ class AmodalDatasetMapper:
         augmentations: Sequence[T.Augmentation],
         image_format: str = "BGR",
         repair_amodal: bool = True,
+        uncertain_boxes: bool = False,
     ):
         """
         Args:
@@ -133,11 +136,14 @@ class AmodalDatasetMapper:
             image_format: ``read_image`` format, cfg.INPUT.FORMAT.
             repair_amodal: amodal := amodal | visible where a visible mask sticks out (counted
                 and logged); False raises DatasetFormatError instead.
+            uncertain_boxes: add the dict's ``uncertain_boxes`` (OPLL's dropped detections) to
+                the instances as ``UNCERTAIN_CLASS`` entries (UNLOCK.OPLL.UNCERTAIN_BOXES).
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(list(augmentations))
         self.image_format = image_format
         self.repair_amodal = repair_amodal
+        self.uncertain_boxes = uncertain_boxes
         self.num_repaired = 0
         mode = "training" if is_train else "inference"
         logger.info(f"[AmodalDatasetMapper] Augmentations used in {mode}: {self.augmentations}")
@@ -149,6 +155,7 @@ class AmodalDatasetMapper:
             "augmentations": build_amodal_augmentation(cfg, is_train),
             "image_format": cfg.INPUT.FORMAT,
             "repair_amodal": cfg.UNLOCK.DATA.REPAIR_AMODAL,
+            "uncertain_boxes": cfg.UNLOCK.OPLL.UNCERTAIN_BOXES,
         }
 
     def __call__(self, dataset_dict: Dict) -> Dict:
@@ -170,7 +177,12 @@ class AmodalDatasetMapper:
         if sem_seg is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype(np.int64))
         if self.is_train:
-            dataset_dict["instances"] = self._build_instances(objects, ignore_maps, image_shape)
+            instances = self._build_instances(objects, ignore_maps, image_shape)
+            boxes = dataset_dict.pop("uncertain_boxes", [])
+            if self.uncertain_boxes:
+                boxes = transform_uncertain_boxes(boxes, transforms, image_shape)
+                instances = append_uncertain_boxes(instances, boxes)
+            dataset_dict["instances"] = instances
         return dataset_dict
 
     # ------------------------------------------------------------------------------ steps

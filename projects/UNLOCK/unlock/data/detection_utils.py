@@ -35,6 +35,9 @@ __all__ = [
     "read_uncertainty_map",
     "object_ignore_masks",
     "build_amodal_instances",
+    "UNCERTAIN_CLASS",
+    "transform_uncertain_boxes",
+    "append_uncertain_boxes",
     "polygons_to_rle",  # re-exported from amodal_segmentation
 ]
 
@@ -349,3 +352,43 @@ def build_amodal_instances(
     inst.gt_mask_ignore = _stack(fields["vis_ign"], image_shape)
     inst.gt_amodal_mask_ignore = _stack(fields["amo_ign"], image_shape)
     return inst
+
+
+# gt_classes of an uncertain box: detectron2's sampling already treats label -1 as "neither
+# foreground nor background" (``subsample_labels``), which is what an uncertain box asks for.
+UNCERTAIN_CLASS = -1
+
+
+def transform_uncertain_boxes(boxes: Sequence[Sequence[float]], transforms, image_shape) -> np.ndarray:
+    """Moves XYXY_ABS boxes through the sample's augmentation and clips them to the result.
+
+    Boxes that leave the crop, or keep less than one pixel in width or height, are dropped.
+
+    Returns:
+        (N, 4) float32.
+    """
+    if len(boxes) == 0:
+        return np.zeros((0, 4), np.float32)
+    moved = transforms.apply_box(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    h, w = image_shape[:2]
+    moved = np.clip(moved, 0, [w, h, w, h]).astype(np.float32)
+    keep = (moved[:, 2] - moved[:, 0] >= 1) & (moved[:, 3] - moved[:, 1] >= 1)
+    return moved[keep]
+
+
+def append_uncertain_boxes(instances: Instances, boxes: np.ndarray) -> Instances:
+    """``instances`` followed by one entry per uncertain box (``UNCERTAIN_CLASS``; empty masks
+    whose losses are ignored everywhere), so that RPN and RoI heads can leave the boxes out of
+    both foreground and background (``UNLOCK.OPLL.UNCERTAIN_BOXES``, docs/method.md)."""
+    if len(boxes) == 0:
+        return instances
+    n, (h, w) = len(boxes), instances.image_size
+    extra = Instances(instances.image_size)
+    extra.gt_boxes = Boxes(torch.as_tensor(boxes, dtype=torch.float32))
+    extra.gt_classes = torch.full((n,), UNCERTAIN_CLASS, dtype=torch.int64)
+    for name in instances.get_fields():
+        if name in ("gt_boxes", "gt_classes"):
+            continue
+        ignored = name.endswith("_ignore")
+        extra.set(name, BitMasks(torch.full((n, h, w), ignored, dtype=torch.bool)))
+    return Instances.cat([instances, extra])

@@ -1,5 +1,5 @@
 """Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the visible and amodal mask
-heads, the ignore-aware mask loss, the occlusion-aware fusion and the timm backbones. Importing
+heads, the ignore-aware mask loss, the uncertainty-aware RPN, the occlusion-aware fusion and the timm backbones. Importing
 registers them."""
 
 from .amodal_mask_head import (
@@ -18,6 +18,7 @@ from .postprocessing import (
     combine_amodal_panoptic_outputs,
     combine_visible_panoptic,
 )
+from .uncertain_boxes import UncertaintyAwareRPN
 from .timm_backbone import TimmBackbone, build_timm_backbone, build_timm_fpn_backbone
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "mask_loss_kwargs_from_cfg",
     "mask_targets_and_weights",
     "TimmBackbone",
+    "UncertaintyAwareRPN",
     "build_timm_backbone",
     "build_timm_fpn_backbone",
 ]

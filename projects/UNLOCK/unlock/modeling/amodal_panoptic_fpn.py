@@ -18,6 +18,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, PanopticFPN
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
 from ..classes import STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from .uncertain_boxes import UncertaintyAwareRPN, has_uncertain_boxes
 from .postprocessing import (
     OVERLAP_ORDERS,
     amodal_detector_postprocess,
@@ -94,7 +95,8 @@ class AmodalPanopticFPN(PanopticFPN):
         Args:
             batched_inputs: mapper outputs; training needs "image", "instances" (gt_boxes,
                 gt_classes, gt_masks, gt_amodal_masks and optionally gt_mask_ignore /
-                gt_amodal_mask_ignore) and "sem_seg" (H, W) long with 255 = ignore.
+                gt_amodal_mask_ignore; gt_classes -1 marks an uncertain box) and "sem_seg"
+                (H, W) long with 255 = ignore.
 
         Returns:
             Training: dict with loss_sem_seg, loss_rpn_cls, loss_rpn_loc, loss_cls,
@@ -102,9 +104,22 @@ class AmodalPanopticFPN(PanopticFPN):
         """
         if not self.training:
             return self.inference(batched_inputs)
+        self._check_uncertain_boxes_supported(batched_inputs)
         losses = super().forward(batched_inputs)
         losses["loss_sem_seg"] = losses["loss_sem_seg"] * self.sem_seg_loss_weight
         return losses
+
+    def _check_uncertain_boxes_supported(self, batched_inputs) -> None:
+        """A stock RPN would take uncertain boxes (gt_classes -1) for objects."""
+        if isinstance(self.proposal_generator, UncertaintyAwareRPN):
+            return
+        targets = [x["instances"] for x in batched_inputs if "instances" in x]
+        if has_uncertain_boxes(targets):
+            raise ValueError(
+                "the targets hold uncertain boxes (UNLOCK.OPLL.UNCERTAIN_BOXES True) but "
+                f"MODEL.PROPOSAL_GENERATOR is {type(self.proposal_generator).__name__}, which "
+                "would train them as objects; use UncertaintyAwareRPN"
+            )
 
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """

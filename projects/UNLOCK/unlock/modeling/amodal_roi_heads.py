@@ -19,10 +19,12 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.modeling.roi_heads.mask_head import MaskRCNNConvUpsampleHead
 from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
 from detectron2.structures import ImageList, Instances
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from .amodal_mask_head import build_amodal_mask_head
 from .mask_head import IgnoreAwareMaskRCNNConvUpsampleHead
+from .uncertain_boxes import drop_uncertain_background, split_uncertain
 
 __all__ = ["AmodalROIHeads", "same_pooling"]
 
@@ -162,6 +164,21 @@ class AmodalROIHeads(StandardROIHeads):
             return proposals, losses
         pred_instances = self._forward_box(features, proposals)
         return self.forward_with_given_boxes(features, pred_instances), {}
+
+    @torch.no_grad()
+    def label_and_sample_proposals(self, proposals: List[Instances], targets: List[Instances]):
+        """Detectron2's matching and sampling against the certain targets; then the sampled
+        background proposals on an uncertain box (``UNCERTAIN_CLASS`` targets, see
+        ``uncertain_boxes.py``) are left out of the box losses."""
+        certain, uncertain = split_uncertain(targets)
+        sampled = super().label_and_sample_proposals(proposals, certain)
+        if not any(len(b) for b in uncertain):
+            return sampled
+        sampled, removed = drop_uncertain_background(
+            sampled, uncertain, self.num_classes, self.proposal_matcher.thresholds[1]
+        )
+        get_event_storage().put_scalar("roi_head/num_uncertain_bg_ignored", removed / len(sampled))
+        return sampled
 
     def forward_with_given_boxes(
         self, features: Dict[str, torch.Tensor], instances: List[Instances]

@@ -3,7 +3,8 @@
 Dicts follow docs/design.md: file_name, image_id, height, width, sem_seg_file_name,
 uncertain_file_name, amodal_uncertain_file_name, and annotations with amodal XYXY_ABS boxes,
 contiguous category_id 0..6, and ``segmentation`` / ``amodal_segmentation`` that are an RLE or
-None (None = that branch is not certain for the object; its mask loss is ignored).
+None (None = that branch is not certain for the object; its mask loss is ignored), plus
+``uncertain_boxes`` (XYXY_ABS boxes of the detections no branch keeps).
 """
 
 import logging
@@ -57,6 +58,8 @@ def load_pseudo_label_dicts(pl_root: str) -> List[Dict]:
                     pl_root, image_id, "amodal_uncertain"
                 ),
                 "annotations": annotations,
+                # Detections below every class-wise threshold, for UNLOCK.OPLL.UNCERTAIN_BOXES.
+                "uncertain_boxes": [d["bbox"] for d in labels["uncertain_detections"]],
             }
         )
     return dicts

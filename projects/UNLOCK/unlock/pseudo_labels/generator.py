@@ -35,7 +35,13 @@ from ..data.validation import DatasetFormatError, read_image_checked
 from ..utils.checkpoint import WeightsNotFoundError, load_weights
 from ..utils.cli import load_dataset_checked, remove_stale_temp_files
 from . import storage
-from .revision import branch_labels, combine_branches, semantic_pseudo_label, thing_mask
+from .revision import (
+    branch_labels,
+    combine_branches,
+    semantic_pseudo_label,
+    thing_mask,
+    uncertain_detections,
+)
 from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
 from .writer import BackgroundWriter
 
@@ -81,12 +87,18 @@ def raw_key(cfg, image_ids: List[str], weights_sha1: str) -> str:
     )
 
 
+# Bumped when pass 2 writes new content with the same options, so that older label folders are
+# relabelled (2: the label JSON lists the uncertain detections' boxes).
+LABEL_CONTENT_VERSION = 2
+
+
 def label_key(cfg) -> str:
     """Everything that changes the pass-2 labels given the raw predictions."""
     o = cfg.UNLOCK.OPLL
     return _hash(
         [o.THRESHOLD_MODE, o.VISIBLE_THRESHOLDS, o.AMODAL_THRESHOLDS, o.SEMANTIC_THRESHOLDS,
-         o.THING_REVISION, o.UNCERTAINTY_REGIONS, o.UNCERTAINTY_IN_THING_MASK, o.SCORE_BINS]
+         o.THING_REVISION, o.UNCERTAINTY_REGIONS, o.UNCERTAINTY_IN_THING_MASK, o.SCORE_BINS,
+         LABEL_CONTENT_VERSION]
     )  # fmt: skip
 
 
@@ -218,7 +230,8 @@ def compute_thresholds(cfg, det: ScoreHistogram, sem: ScoreHistogram) -> Dict[st
 
 
 def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
-    """Pass-2 labels of one raw record: (objects, sem, uncertain, amodal_uncertain)."""
+    """Pass-2 labels of one raw record, the arguments of ``storage.write_labels`` after the
+    record: (objects, sem, uncertain, amodal_uncertain, uncertain_detections)."""
     o = cfg.UNLOCK.OPLL
     num_bins = o.SCORE_BINS
     m_thing = thing_mask(record["sem_labels"])
@@ -240,7 +253,8 @@ def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
     am = branch_labels(
         [d["amodal_mask"] for d in dets], classes, score_bins, thresholds["amodal"], m_thing, **opts
     )
-    return combine_branches(classes, scores, vis, am), sem, vis.uncertain, am.uncertain
+    objects = combine_branches(classes, scores, vis, am)
+    return objects, sem, vis.uncertain, am.uncertain, uncertain_detections(dets, vis, am)
 
 
 def run_pass2(cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray]) -> None:

@@ -185,3 +185,23 @@ def combine_branches(
             }
         )
     return objects
+
+
+def uncertain_detections(
+    detections: Sequence[Dict], visible: BranchLabels, amodal: BranchLabels
+) -> List[Dict]:
+    """The detections that neither branch keeps (score in [MIN_SCORE, tau_c) for both).
+
+    Their masks already make up the uncertainty regions of Eq. 6; their boxes let the detector's
+    own losses ignore them too (``UNLOCK.OPLL.UNCERTAIN_BOXES``, docs/method.md "Uncertain
+    boxes"), instead of calling every low-score object background.
+
+    Returns:
+        list of {category_id, score, bbox (XYXY_ABS, the detector's box)}, in detection order.
+    """
+    return [
+        {"category_id": int(d["category_id"]), "score": float(d["score"]),
+         "bbox": [float(v) for v in d["bbox"]]}
+        for j, d in enumerate(detections)
+        if visible.masks[j] is None and amodal.masks[j] is None and d.get("bbox") is not None
+    ]  # fmt: skip

@@ -17,7 +17,7 @@ the image as complete, which is what makes an interrupted pass resumable.
 
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -187,13 +187,17 @@ def iter_raw_predictions(pl_root: str, dataset_dicts: Iterable[Dict]) -> RawPred
 # pass 2: pseudo-labels
 
 
-def write_labels(root: str, image: Dict, objects: List[Dict], sem, uncertain, amodal_uncertain):
+def write_labels(
+    root: str, image: Dict, objects: List[Dict], sem, uncertain, amodal_uncertain,
+    uncertain_detections: Sequence[Dict] = (),
+):
     """Writes one image's pseudo-labels; the JSON goes last (completion marker).
 
     Args:
         image: {image_id, file_name, height, width}.
         objects: output of ``revision.combine_branches``.
         sem: (H, W) uint8 semantic pseudo-label. uncertain, amodal_uncertain: (H, W) bool.
+        uncertain_detections: output of ``revision.uncertain_detections`` (boxes only).
     """
     image_id = check_image_id(image["image_id"])
     atomic_write_image(label_png_path(root, image_id, "sem"), sem.astype(np.uint8))
@@ -202,8 +206,9 @@ def write_labels(root: str, image: Dict, objects: List[Dict], sem, uncertain, am
     meta = {k: image[k] for k in ("file_name", "height", "width")}
     atomic_write_json(
         label_json_path(root, image_id),
-        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "objects": objects},
-    )
+        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "objects": objects,
+         "uncertain_detections": list(uncertain_detections)},
+    )  # fmt: skip
 
 
 def labels_exist(root: str, image_id: str) -> bool:
@@ -222,6 +227,10 @@ def read_labels(root: str, image_id: str) -> Dict:
             raise ValueError(f"{path}: an object has neither a visible nor an amodal mask")
         if not 0 <= obj.get("category_id", -1) <= 6 or obj.get("bbox") is None:
             raise ValueError(f"{path}: object with bad category_id or bbox")
+    for det in data.setdefault("uncertain_detections", []):
+        box = det.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4 and box[0] <= box[2] and box[1] <= box[3]):
+            raise ValueError(f"{path}: uncertain detection with a bad bbox {box!r} (XYXY expected)")
     return data
 
 
