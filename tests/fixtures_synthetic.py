@@ -21,7 +21,7 @@ from detectron2.structures import Boxes, Instances
 from PIL import Image
 from torch import nn
 
-from unlock.classes import class_metadata
+from unlock.classes import K2B, class_metadata
 
 FAKE_MODEL = "OpllFakeModel"
 
@@ -71,6 +71,7 @@ if FAKE_MODEL not in META_ARCH_REGISTRY:
 
         def __init__(self, cfg):
             super().__init__()
+            self.class_table = K2B  # what the real model exposes (AmodalPanopticFPN)
             self.proj = nn.Conv2d(3, 18, 1)
 
         def forward(self, batched_inputs):
@@ -106,6 +107,20 @@ if FAKE_MODEL not in META_ARCH_REGISTRY:
                 )
                 outputs.append({"sem_seg": logits.softmax(dim=0), "instances": inst})
             return outputs
+
+
+def five_thing_cfg():
+    """A config whose detector has 5 thing classes (K2B's names, things 11..15), consistent with
+    the class table of its only dataset: for checkpoints that do not fit the 7-thing models."""
+    from common import get_unlock_cfg
+    from unlock.class_table import ClassTable
+
+    name = "unlock_test_five_things"
+    if name not in MetadataCatalog.list():
+        table = ClassTable(K2B.names, K2B.colors, tuple(range(11, 16)), name="k2b_five_things")
+        MetadataCatalog.get(name).set(**table.metadata())
+    opts = ["MODEL.ROI_HEADS.NUM_CLASSES", "5", "DATASETS.TRAIN", f"('{name}',)", "DATASETS.TEST", "()"]
+    return get_unlock_cfg(opts=opts)
 
 
 def save_checkpoint(cfg, path: str, seed: int = 0) -> str:

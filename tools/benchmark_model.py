@@ -154,7 +154,9 @@ def stage_breakdown(ours, stock, inputs, warmup: int, iters: int) -> Dict[str, L
         )
 
     def fusion():
-        return combine_amodal_panoptic_outputs(inst, semantic, **ours.fusion_kwargs)
+        return combine_amodal_panoptic_outputs(
+            inst, semantic, class_table=ours.class_table, **ours.fusion_kwargs
+        )
 
     def network(model):
         return lambda: model.inference(inputs, do_postprocess=False)

@@ -252,8 +252,9 @@ def main(argv=None) -> int:
     if args.child_pl:
         return child_pseudo_labels(args)
 
-    from detectron2.data import DatasetCatalog
+    from detectron2.data import DatasetCatalog, MetadataCatalog
 
+    from unlock.class_table import ClassTable
     from unlock.data.adcl import build_object_pool
     from unlock.data.synthetic import generate_synthetic_benchmark
     from unlock.engine.opll_settings import pseudo_label_dataset_name
@@ -287,7 +288,10 @@ def main(argv=None) -> int:
     stage("ADCL pool from the GT of the target test split")
     pool_dir = os.path.join(args.workdir, "gt_pool")
     test_dicts = DatasetCatalog.get(names["target_test"])
-    build_object_pool(lambda: gt_pool_records(test_dicts), pool_dir)
+    table = ClassTable.from_metadata(MetadataCatalog.get(names["target_test"]))
+    build_object_pool(
+        lambda: gt_pool_records(test_dicts, table.label_divisor), pool_dir, class_table=table
+    )
 
     stage("training, source-only")
     cfg = build_cfg(args, "source_only.yaml")

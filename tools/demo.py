@@ -89,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
     exporter = None
     if args.export:
         # The evaluation exporter is a DatasetEvaluator: fed one image at a time here.
-        meta = predictor.metadata
-        exporter = PredictionExporter(args.output, meta.thing_classes, meta.stuff_classes)
+        exporter = PredictionExporter(args.output, predictor.model.class_table)
         exporter.reset()
 
     for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="demo", unit="img"):

@@ -34,9 +34,8 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    from detectron2.data import MetadataCatalog
-
     import unlock  # noqa: F401  (registers the datasets)
+    from unlock.class_table import dataset_class_table
     from unlock.pseudo_labels.quality import evaluate_pseudo_labels, format_quality_tables
     from unlock.utils.cli import load_dataset_checked, prepare_output_dir
     from unlock.utils.file_io import atomic_write_json
@@ -44,8 +43,8 @@ def run(args) -> int:
     if args.json:  # fail before reading every image, not after
         prepare_output_dir(os.path.dirname(os.path.abspath(args.json)), "--json folder")
     dicts = load_dataset_checked(args.dataset)
-    names = MetadataCatalog.get(args.dataset).get("stuff_classes")
-    report = evaluate_pseudo_labels(dicts, args.labels, names, dataset_name=args.dataset)
+    table = dataset_class_table(args.dataset)
+    report = evaluate_pseudo_labels(dicts, args.labels, table, dataset_name=args.dataset)
     report = dict(report, dataset=args.dataset, labels=args.labels)
     print(format_quality_tables(report))
     if args.json:

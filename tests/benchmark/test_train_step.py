@@ -9,15 +9,19 @@ import torch
 from detectron2.structures import BitMasks, Boxes, Instances
 
 from common import REPO_ROOT
+from class_tables import TOY
 from unlock.benchmark import budget, train_step
+from unlock.classes import K2B
 
 SOURCE_CONFIG = os.path.join(REPO_ROOT, "configs", "synthetic", "source_only.yaml")
 
 
 def test_stock_semantic_keeps_stuff_and_merges_things():
     sem = torch.tensor([[0, 10, 11, 17], [255, 5, 14, 255]])
-    assert train_step.stock_semantic(sem).tolist() == [[0, 10, 11, 11], [255, 5, 11, 255]]
-    assert train_step.STOCK_SEM_CLASSES == 12
+    assert train_step.stock_semantic(sem, K2B).tolist() == [[0, 10, 11, 11], [255, 5, 11, 255]]
+    # TOY: stuff 0, 2, 3, 5 -> 0..3, things 1, 4, 6 -> 4, ignore 250 kept.
+    sem = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 250]])
+    assert train_step.stock_semantic(sem, TOY).tolist() == [[0, 4, 1, 2], [4, 3, 4, 250]]
 
 
 def test_stock_batch_has_panoptic_fpn_fields_only():
@@ -28,7 +32,7 @@ def test_stock_batch_has_panoptic_fpn_fields_only():
         inst.set(name, BitMasks(torch.zeros(1, 4, 6, dtype=torch.bool)))
     image = torch.zeros(3, 4, 6, dtype=torch.uint8)
     batch = [{"image": image, "instances": inst, "sem_seg": torch.full((4, 6), 13)}]
-    (d,) = train_step.stock_batch(batch)
+    (d,) = train_step.stock_batch(batch, K2B)
     assert d["image"] is image
     assert sorted(d["instances"].get_fields()) == ["gt_boxes", "gt_classes", "gt_masks"]
     assert d["instances"].gt_masks is inst.gt_masks

@@ -4,6 +4,7 @@ training-time repair, and the published mask kept beside it for evaluation."""
 import numpy as np
 import pytest
 
+from unlock.classes import K2B
 from unlock.data.detection_utils import panoptic_to_annotations, polygons_to_rle
 from unlock.data.validation import DatasetFormatError
 from unlock.utils.masks import decode_rle, decode_segmentation
@@ -36,7 +37,9 @@ def _annotations(polygon):
         {"id": 0, "category_id": 0, "iscrowd": 0},
         {"id": 13001, "category_id": 13, "iscrowd": 0, "amodal_id": 5},
     ]
-    return panoptic_to_annotations(pan, segs, {5: polygon}, pan_path="p.png", amodal_path="a.json")
+    return panoptic_to_annotations(
+        pan, segs, {5: polygon}, class_table=K2B, pan_path="p.png", amodal_path="a.json"
+    )
 
 
 def test_repair_keeps_the_published_mask():
@@ -71,5 +74,6 @@ def test_no_repair_raises():
     segs = [{"id": 13001, "category_id": 13, "iscrowd": 0, "amodal_id": 5}]
     with pytest.raises(DatasetFormatError, match="p.png: visible mask of segment 13001"):
         panoptic_to_annotations(
-            pan, segs, {5: []}, pan_path="p.png", amodal_path="a.json", repair_amodal=False
+            pan, segs, {5: []}, class_table=K2B, pan_path="p.png", amodal_path="a.json",
+            repair_amodal=False,
         )

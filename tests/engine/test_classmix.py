@@ -92,11 +92,15 @@ def test_weighted_cross_entropy_ignores_padding_and_255():
     logits = torch.zeros(1, 2, 2, 2)  # uniform: CE = ln 2 per pixel; the 1x2 labels pad to 2x2
     labels = [torch.tensor([[1, 255]])]
     weights = [torch.tensor([[0.5, 1.0]])]
-    loss = weighted_cross_entropy(logits, labels, weights)
+    loss = weighted_cross_entropy(logits, labels, weights, ignore_label=255)
     assert loss.item() == pytest.approx(0.5 * math.log(2))  # one valid pixel, weight 0.5
     labels = [torch.tensor([[1, 0]])]
-    loss = weighted_cross_entropy(logits, labels, weights)
+    loss = weighted_cross_entropy(logits, labels, weights, ignore_label=255)
     assert loss.item() == pytest.approx((0.5 + 1.0) * math.log(2) / 2)
+    # Another table's ignore label: 250 is skipped, 255 would be an error, not a class.
+    labels = [torch.tensor([[1, 250]])]
+    loss = weighted_cross_entropy(logits, labels, weights, ignore_label=250)
+    assert loss.item() == pytest.approx(0.5 * math.log(2))
 
 
 class TinyStudent(nn.Module):

@@ -6,14 +6,17 @@ import logging
 import os
 
 from detectron2.config import CfgNode
+from detectron2.data import MetadataCatalog
 
 from common import get_unlock_cfg
+from unlock.classes import class_metadata
 from unlock.engine import UnlockTrainer
 from unlock.engine import trainer as trainer_module
 from unlock.engine.opll_settings import apply_derived_settings, derived_opll_settings, pool_dir
 
 
 def _cfg(tmp_path, *opts):
+    MetadataCatalog.get("tgt").set(**class_metadata("k2b"))  # the pseudo split inherits them
     return get_unlock_cfg(
         opts=["OUTPUT_DIR", str(tmp_path / "out"), "UNLOCK.OPLL.TARGET_DATASET", "tgt", *opts]
     )

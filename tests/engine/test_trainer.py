@@ -8,7 +8,12 @@ import math
 import pytest
 
 from common import get_unlock_cfg
-from fixtures_synthetic import register_tiny_target, save_checkpoint, write_target_images
+from fixtures_synthetic import (
+    five_thing_cfg,
+    register_tiny_target,
+    save_checkpoint,
+    write_target_images,
+)
 from unlock.engine import UnlockTrainer
 from unlock.pseudo_labels import storage
 from unlock.pseudo_labels.generator import SourcePredictor
@@ -151,7 +156,7 @@ def test_offline_opll_pass_refuses_heads_of_another_class_count(tmp_path):
     from unlock.utils.checkpoint import CheckpointShapeMismatchError
 
     cfg = make_cfg(tmp_path, "trainer_opll_mismatch")
-    other = get_unlock_cfg(opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
+    other = five_thing_cfg()
     save_checkpoint(other, cfg.MODEL.WEIGHTS)  # overwrite the source weights
     # detectron2 would skip the heads with a log line and label the target with random heads.
     with pytest.raises(CheckpointShapeMismatchError, match="5 classes, the config builds 7"):
@@ -168,7 +173,7 @@ def test_trainer_checkpointer_is_atomic_and_fine_tuning_warns(tmp_path, caplog, 
     stale = os.path.join(cfg.OUTPUT_DIR, ".tmp-abcd.pth")
     open(stale, "wb").close()  # what a kill during a save leaves behind
     train_cfg = UnlockTrainer.generate_pseudo_labels(cfg)
-    other = get_unlock_cfg(opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
+    other = five_thing_cfg()
     mismatched = save_checkpoint(other, str(tmp_path / "other" / "model.pth"))
     train_cfg = train_cfg.clone()
     train_cfg.defrost()

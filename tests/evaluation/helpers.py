@@ -8,6 +8,7 @@ import torch
 from detectron2.structures import Instances
 from PIL import Image
 
+from unlock.classes import K2B
 from unlock.evaluation.ground_truth import ImageGroundTruth
 from unlock.utils.masks import encode_rle
 
@@ -79,6 +80,7 @@ def row_gt(semantic: Sequence[int], amodal: Dict[int, Sequence[int]] = ()) -> Im
         amodal_masks=masks,
         amodal_ids=ids,
         amodal_cats=ids // 1000,
+        class_table=K2B,
     )
 
 

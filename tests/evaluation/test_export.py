@@ -6,6 +6,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from unlock.class_table import ClassTable
 from unlock.classes import class_metadata
 from unlock.evaluation import PredictionExporter
 from unlock.utils.masks import decode_rle
@@ -17,7 +18,7 @@ def test_export_reads_back(tmp_path):
     pan, segs, amodal = clean_scene()
     out = perfect_outputs(pan, segs, amodal)
     meta = class_metadata("k2b")
-    ex = PredictionExporter(str(tmp_path), meta["thing_classes"], meta["stuff_classes"])
+    ex = PredictionExporter(str(tmp_path), ClassTable.from_metadata(meta))
     ex.process([{"file_name": "a.png", "image_id": "a"}], [out])
     ex.evaluate()
 

@@ -5,6 +5,7 @@ truth")."""
 import numpy as np
 import pytest
 
+from unlock.classes import K2B
 from unlock.evaluation import build_ground_truth
 
 from .helpers import segments, write_gt
@@ -22,7 +23,7 @@ def test_semantic_and_amodal_filter(tmp_path):
     am = {13001: pan == 13001, 13002: pan == 13002}
     d = write_gt(str(tmp_path), "g", pan, segs, am)
     d["annotations"].append(dict(d["annotations"][0], segment_id=0, amodal_segmentation=None))
-    gt = build_ground_truth(d)
+    gt = build_ground_truth(d, K2B)
     assert gt.semantic[0, 0] == 13 and gt.semantic[6, 6] == 255 and gt.semantic[9, 11] == 255
     assert gt.semantic[9, 0] == 0
     assert gt.amodal_ids.tolist() == [13001] and gt.amodal_cats.tolist() == [13]
@@ -33,11 +34,13 @@ def test_bad_files_raise_naming_the_file(tmp_path):
     pan = np.zeros((4, 5), np.int64)
     d = write_gt(str(tmp_path), "bad", pan, segments([(0, 0, 20)]))
     with pytest.raises(ValueError, match="bad_panoptic.png: image is 5x4"):
-        build_ground_truth(dict(d, height=5, width=4))
+        build_ground_truth(dict(d, height=5, width=4), K2B)
     with pytest.raises(ValueError, match="missing.png"):
-        build_ground_truth(dict(d, pan_seg_file_name=str(tmp_path / "missing.png")))
+        build_ground_truth(dict(d, pan_seg_file_name=str(tmp_path / "missing.png")), K2B)
     with pytest.raises(ValueError, match="pan_seg_file_name"):
-        build_ground_truth({"file_name": "x.png", "height": 4, "width": 5, "segments_info": []})
+        build_ground_truth(
+            {"file_name": "x.png", "height": 4, "width": 5, "segments_info": []}, K2B
+        )
 
 
 def test_pil_fallback_reads_the_same_ids(tmp_path, monkeypatch):
@@ -45,9 +48,9 @@ def test_pil_fallback_reads_the_same_ids(tmp_path, monkeypatch):
 
     pan = np.array([[0, 13001, 255], [70000, 12, 2]], np.int64)
     d = write_gt(str(tmp_path), "f", pan, segments([(0, 0, 1)]))
-    fast = build_ground_truth(d).pan_ids
+    fast = build_ground_truth(d, K2B).pan_ids
     monkeypatch.setattr(ground_truth, "cv2", None)
-    np.testing.assert_array_equal(build_ground_truth(d).pan_ids, pan)
+    np.testing.assert_array_equal(build_ground_truth(d, K2B).pan_ids, pan)
     np.testing.assert_array_equal(fast, pan)
 
 
@@ -57,7 +60,7 @@ def test_named_instance_png_that_is_gone_raises(tmp_path):
     pan = np.zeros((4, 5), np.int64)
     d = write_gt(str(tmp_path), "inst", pan, segments([(0, 0, 20)]))
     gone = str(tmp_path / "inst_instanceTrainIds.png")
-    gt = build_ground_truth(dict(d, instance_file_name=gone))
+    gt = build_ground_truth(dict(d, instance_file_name=gone), K2B)
     # Used to fall back to the panoptic ids when the file could not be used.
     with pytest.raises(DatasetFormatError, match="inst_instanceTrainIds.png: ground-truth PNG"):
         gt.void  # noqa: B018
@@ -75,11 +78,11 @@ def test_repair_amodal_false_is_honoured_by_evaluation(tmp_path):
     ann = d["annotations"][0]
     ann["amodal_repaired"] = True
     ann["amodal_segmentation_published"] = ann["amodal_segmentation"]
-    assert GroundTruthLookup("unused")(d).amodal_ids.tolist() == [13001]
+    assert GroundTruthLookup("unused", class_table=K2B)(d).amodal_ids.tolist() == [13001]
     with pytest.raises(DatasetFormatError, match="rep_panoptic.png: visible mask of segment 13001"):
-        GroundTruthLookup("unused", repair_amodal=False)(d)
+        GroundTruthLookup("unused", class_table=K2B, repair_amodal=False)(d)
     # oass never scores the repaired masks, so it does not refuse them.
-    gt = GroundTruthLookup("unused", repair_amodal=False, protocols=("oass",))(d)
+    gt = GroundTruthLookup("unused", class_table=K2B, repair_amodal=False, protocols=("oass",))(d)
     assert gt.amodal("oass").ids.tolist() == [13001]
 
 
@@ -92,7 +95,7 @@ def test_repaired_mask_without_the_published_one_raises(tmp_path):
     d = write_gt(str(tmp_path), "old", pan, segs, {13001: pan == 13001})
     d["annotations"][0]["amodal_repaired"] = True  # e.g. dicts made by an older loader
     with pytest.raises(DatasetFormatError, match="old_panoptic.png: segment 13001: .*published"):
-        build_ground_truth(d).amodal("oass")
+        build_ground_truth(d, K2B).amodal("oass")
 
 
 def test_evaluators_get_repair_amodal_from_the_config(tmp_path):

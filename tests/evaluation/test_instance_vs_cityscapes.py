@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from class_tables import K2B_NUMBERED
 from unlock.evaluation import UnlockInstanceEvaluator
 
 from .helpers import make_instances, write_gt
@@ -72,7 +73,7 @@ def test_ap_equals_cityscapesscripts(tmp_path, monkeypatch):
         txt.write_text("".join(lines))
         preds.append(str(txt))
 
-    ev = UnlockInstanceEvaluator("rand", [str(c) for c in range(11, 18)], ("oass", "strict"), 100)
+    ev = UnlockInstanceEvaluator("rand", ("oass", "strict"), 100, class_table=K2B_NUMBERED)
     ev.process(dicts, outputs)
     ours = ev.evaluate()["segm"]
 

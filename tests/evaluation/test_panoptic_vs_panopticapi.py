@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from class_tables import K2B_NUMBERED
 from unlock.evaluation import UnlockPanopticEvaluator
 
 from .helpers import write_gt
@@ -14,7 +15,6 @@ from .random_scenes import random_gt, random_panoptic_pred
 
 pq_compute = pytest.importorskip("panopticapi.evaluation").pq_compute
 
-NAMES = [str(i) for i in range(18)]
 
 
 def _rgb(ids):
@@ -66,7 +66,7 @@ def test_pq_equals_panopticapi(tmp_path):
             {"id": k, "category_id": c} for k, c in oass_cats.items() if (oass_pan == k).any()
         ]
 
-    ev = UnlockPanopticEvaluator("rand", NAMES, ("oass", "strict"))
+    ev = UnlockPanopticEvaluator("rand", ("oass", "strict"), class_table=K2B_NUMBERED)
     ev.process(dicts, outputs)
     ours = ev.evaluate()["panoptic_seg"]
 

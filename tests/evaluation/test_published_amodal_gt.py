@@ -17,6 +17,7 @@ import os
 import numpy as np
 import pytest
 
+from unlock.classes import K2B
 from unlock.data.datasets import load_amodal_panoptic_json
 from unlock.evaluation import APAccumulator, amodal_pq_image, build_ground_truth
 from unlock.evaluation.instance import amodal_ap_inputs
@@ -82,6 +83,7 @@ def record(tmp_path_factory):
         os.path.join(root, "pan.json"),
         os.path.join(root, "pan"),
         os.path.join(root, "amodal.json"),
+        class_table=K2B,
         stats=stats,
     )
     assert stats["amodal_repaired"] == 4  # A, B, C, E: training gets amodal | visible
@@ -89,7 +91,7 @@ def record(tmp_path_factory):
 
 
 def test_oass_ground_truth_is_the_published_polygons(record):
-    oass = build_ground_truth(record).amodal("oass")
+    oass = build_ground_truth(record, K2B).amodal("oass")
     # B (empty), C (1 px wide) and E (zero area) are left out; A keeps its polygon, unrepaired.
     assert oass.ids.tolist() == [13001, 13004] and oass.cats.tolist() == [CAR, CAR]
     for sid, mask in zip(oass.ids, oass.masks):
@@ -98,7 +100,7 @@ def test_oass_ground_truth_is_the_published_polygons(record):
 
 
 def test_strict_ground_truth_is_the_repaired_masks(record):
-    strict = build_ground_truth(record).amodal("strict")
+    strict = build_ground_truth(record, K2B).amodal("strict")
     assert strict.ids.tolist() == [13001, 13002, 13003, 13004, 13005]
     expected = {sid: VISIBLE[sid] | PUBLISHED.get(sid, np.zeros((H, W), bool)) for sid in VISIBLE}
     for sid, mask in zip(strict.ids, strict.masks):
@@ -106,7 +108,7 @@ def test_strict_ground_truth_is_the_repaired_masks(record):
 
 
 def test_aap_and_apq_against_the_published_ground_truth(record):
-    gt = build_ground_truth(record)
+    gt = build_ground_truth(record, K2B)
     # Predictions equal to the published amodal masks of A and D.
     pred = np.stack([PUBLISHED[13001], PUBLISHED[13004]])
     classes = np.array([CAR - 11] * 2)

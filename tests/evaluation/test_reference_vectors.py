@@ -4,6 +4,7 @@ and their strict counterparts."""
 import numpy as np
 import pytest
 
+from class_tables import K2B_NUMBERED
 from unlock.evaluation import (
     APAccumulator,
     UnlockInstanceEvaluator,
@@ -36,7 +37,7 @@ def test_tv1_void_subtraction(tmp_path):
         {"id": 1, "isthing": False, "category_id": 0},
         {"id": 2, "isthing": True, "category_id": 2},
     ]
-    res = _pq(UnlockPanopticEvaluator("tv", NAMES), [d], [{"panoptic_seg": (pan, segs)}])
+    res = _pq(UnlockPanopticEvaluator("tv", class_table=K2B_NUMBERED), [d], [{"panoptic_seg": (pan, segs)}])
     for sfx in ("", "_strict"):
         assert res["PQ" + sfx] == pytest.approx(100 * (6 / 7 + 0.75) / 2)
         assert res["PQ_th" + sfx] == pytest.approx(75.0)
@@ -53,7 +54,7 @@ def test_tv2_void_counted_as_road(tmp_path):
         {"id": 1, "isthing": False, "category_id": 0},
         {"id": 2, "isthing": False, "category_id": 8},
     ]
-    res = _pq(UnlockPanopticEvaluator("tv", NAMES), [d], [{"panoptic_seg": (pan, segs)}])
+    res = _pq(UnlockPanopticEvaluator("tv", class_table=K2B_NUMBERED), [d], [{"panoptic_seg": (pan, segs)}])
     assert res["PQ"] == pytest.approx(100 * 4 / 7 / 2)  # 28.57: void counted as road
     assert res["PQ_strict"] == pytest.approx(50.0)  # void kept out: road IoU 1
 
@@ -62,7 +63,7 @@ def test_tv3_miou_denominator(tmp_path):
     d = write_gt(
         str(tmp_path), "tv3", np.array([[0, 0, 1, 1, 255]]), segments([(0, 0, 2), (1, 1, 2)])
     )
-    ev = UnlockSemSegEvaluator("tv", NAMES)
+    ev = UnlockSemSegEvaluator("tv", class_table=K2B_NUMBERED)
     ev.process([d], [{"sem_seg": one_hot_probs(np.array([[0, 0, 1, 2, 2]]))}])
     res = ev.evaluate()["sem_seg"]
     assert res["mIoU"] == pytest.approx(50.0)
@@ -82,7 +83,7 @@ def _tv4(tmp_path, p1_pixels):
     p2 = np.zeros(h * w, bool)
     p2[400:550] = True
     inst = make_instances(np.stack([p1, p2]).reshape(2, h, w), [0.9, 0.6], [2, 2])
-    ev = UnlockInstanceEvaluator("tv", [str(i) for i in range(7)], min_region_size=100)
+    ev = UnlockInstanceEvaluator("tv", min_region_size=100, class_table=K2B_NUMBERED)
     ev.process([d], [{"instances": inst}])
     return ev.evaluate()["segm"]
 

@@ -1,5 +1,6 @@
 """The logged five-number table names the minimum region size of its AP / AAP numbers."""
 
+from unlock.classes import K2B
 from unlock.evaluation import log_report
 from unlock.evaluation.instance import UnlockInstanceEvaluator
 from unlock.evaluation.report import region_rule_note
@@ -18,5 +19,5 @@ def test_rule_is_stated():
 
 
 def test_instance_results_carry_the_rule():
-    ev = UnlockInstanceEvaluator("unused_report_split", ["car"] * 7, ("oass",), 6)
+    ev = UnlockInstanceEvaluator("unused_report_split", ("oass",), 6, class_table=K2B)
     assert ev.evaluate()["segm"]["min_region_px"] == 6.0

@@ -11,7 +11,7 @@ def test_miou_matches_direct_computation():
     gt = rng.integers(0, 12, (50, 70))
     gt[rng.random(gt.shape) < 0.1] = 255
     pred = np.where(rng.random(gt.shape) < 0.7, np.minimum(gt, 17), rng.integers(0, 14, gt.shape))
-    conf = confusion_matrix(pred, gt) + confusion_matrix(pred[:5], gt[:5])
+    conf = confusion_matrix(pred, gt, 18) + confusion_matrix(pred[:5], gt[:5], 18)
     valid = np.concatenate([gt.ravel(), gt[:5].ravel()])
     p = np.concatenate([pred.ravel(), pred[:5].ravel()])
     keep = valid != 255
@@ -35,4 +35,4 @@ def test_miou_matches_direct_computation():
 
 def test_prediction_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="outside"):
-        confusion_matrix(np.array([18]), np.array([0]))
+        confusion_matrix(np.array([18]), np.array([0]), 18)

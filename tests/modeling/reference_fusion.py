@@ -7,7 +7,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from detectron2.structures import Instances
 
-from unlock.classes import IGNORE_LABEL, STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from unlock.classes import K2B
+
+# The frozen reference works on the K2B split it was written for.
+IGNORE_LABEL = K2B.ignore_label
+STUFF_TRAIN_IDS = list(K2B.stuff_ids)
+THING_TRAIN_IDS = list(K2B.thing_ids)
 
 OVERLAP_ORDERS = ("score", "reference")
 

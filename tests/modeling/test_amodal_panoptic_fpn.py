@@ -183,3 +183,48 @@ def test_head_registry_and_builder():
         (out,) = head(torch.randn(2, 32, 14, 14), [det])
     assert out.pred_amodal_masks.shape == (2, 1, 28, 28)
     assert bool(((out.pred_amodal_masks >= 0) & (out.pred_amodal_masks <= 1)).all())
+
+
+def _toy_model(extra=()):
+    from detectron2.data import MetadataCatalog
+
+    from class_tables import TOY
+
+    name = "unlock_test_toy_classes"
+    if name not in MetadataCatalog.list():
+        MetadataCatalog.get(name).set(**TOY.metadata())
+    opts = ["DATASETS.TRAIN", (name,), "DATASETS.TEST", (name,),
+            "MODEL.SEM_SEG_HEAD.NUM_CLASSES", TOY.num_classes,
+            "MODEL.ROI_HEADS.NUM_CLASSES", TOY.num_things,
+            "MODEL.SEM_SEG_HEAD.IGNORE_VALUE", TOY.ignore_label, *extra]
+    return _model(opts)
+
+
+def test_model_takes_the_class_table_of_its_datasets():
+    from class_tables import TOY
+
+    model = _toy_model()
+    assert model.class_table == TOY
+    sample = _sample(2)
+    sample["instances"].gt_classes = torch.tensor([0, 2])
+    sample["sem_seg"] = torch.where(sample["sem_seg"] == 255, 250, sample["sem_seg"] % 7)
+    losses = _train_losses(model, [sample])
+    assert set(losses) == LOSS_KEYS and all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([{"image": sample["image"]}])
+    assert out["sem_seg"].shape[0] == 7
+    assert int(out["instances"].pred_classes.max()) <= 2
+    stuff_values = set(out["amodal_panoptic_seg"]["stuff_seg"].unique().tolist())
+    assert stuff_values <= set(TOY.stuff_ids) | {TOY.ignore_label}
+    pan, segs = out["panoptic_seg"]
+    assert all(s["category_id"] in TOY.stuff_ids for s in segs if not s["isthing"])
+
+
+def test_class_counts_are_checked_against_the_metadata():
+    with pytest.raises(ValueError, match=r"MODEL.ROI_HEADS.NUM_CLASSES=7 but the metadata of "
+                                         r"'unlock_test_toy_classes' has 3 thing classes"):
+        _toy_model(["MODEL.ROI_HEADS.NUM_CLASSES", 7])
+    with pytest.raises(ValueError, match=r"IGNORE_VALUE=255 but the metadata of "
+                                         r"'unlock_test_toy_classes' has ignore_label 250"):
+        _toy_model(["MODEL.SEM_SEG_HEAD.IGNORE_VALUE", 255])

@@ -6,6 +6,7 @@ import torch
 from detectron2.structures import Boxes, Instances
 from reference_fusion import combine_amodal_panoptic_outputs as reference_fusion
 
+from unlock.classes import K2B
 from unlock.modeling.postprocessing import _mask_bounds, combine_amodal_panoptic_outputs
 
 
@@ -65,7 +66,7 @@ def test_optimised_fusion_matches_reference(seed, boxy, opts):
     kwargs = dict(stuff_area_limit=20)
     kwargs.update(opts)
     _assert_same(
-        combine_amodal_panoptic_outputs(inst, semantic, **kwargs),
+        combine_amodal_panoptic_outputs(inst, semantic, class_table=K2B, **kwargs),
         reference_fusion(inst, semantic, **kwargs),
     )
 
@@ -75,7 +76,7 @@ def test_optimised_fusion_matches_reference_tiny(n):
     inst, semantic = _random_instances(7, n=n)
     kwargs = dict(instances_score_thresh=0.0, amodal_score_thresh=0.0, stuff_area_limit=1)
     _assert_same(
-        combine_amodal_panoptic_outputs(inst, semantic, **kwargs),
+        combine_amodal_panoptic_outputs(inst, semantic, class_table=K2B, **kwargs),
         reference_fusion(inst, semantic, **kwargs),
     )
 

@@ -5,6 +5,8 @@ import pytest
 import torch
 from detectron2.structures import Boxes, Instances
 
+from class_tables import TOY
+from unlock.classes import K2B
 from unlock.modeling.postprocessing import (
     amodal_detector_postprocess,
     combine_amodal_panoptic,
@@ -38,7 +40,8 @@ def _instances(visible, amodal, scores, classes, width):
 
 
 def _fuse(inst, semantic, **kw):
-    opts = dict(stuff_area_limit=1, instances_score_thresh=0.55, amodal_score_thresh=0.5)
+    opts = dict(stuff_area_limit=1, instances_score_thresh=0.55, amodal_score_thresh=0.5,
+                class_table=K2B)
     opts.update(kw)
     return combine_amodal_panoptic_outputs(inst, semantic, **opts)
 
@@ -198,9 +201,9 @@ def test_invariants_random(seed, order, clip):
 def test_shape_mismatch_is_explained():
     inst = _instances([(0, 2)], [(0, 2)], [0.9], [2], 4)
     with pytest.raises(ValueError, match="amodal_detector_postprocess"):
-        combine_visible_panoptic(inst, torch.zeros(2, 4, dtype=torch.long))
+        combine_visible_panoptic(inst, torch.zeros(2, 4, dtype=torch.long), class_table=K2B)
     with pytest.raises(ValueError, match="pred_amodal_masks"):
-        combine_amodal_panoptic(inst, torch.zeros(2, 4, dtype=torch.long))
+        combine_amodal_panoptic(inst, torch.zeros(2, 4, dtype=torch.long), class_table=K2B)
 
 
 def test_amodal_detector_postprocess_pastes_both_fields():
@@ -219,3 +222,20 @@ def test_amodal_detector_postprocess_pastes_both_fields():
     assert int(out.pred_masks.sum()) == 20 * 10
     assert int(out.pred_amodal_masks.sum()) == 10 * 10
     assert bool(out.pred_amodal_masks[0, :10, :10].all())
+
+
+def test_fusion_follows_the_class_table_it_is_given():
+    # TOY's things are semantic ids 1, 4, 6 (detector classes 0, 1, 2) and its ignore label is
+    # 250: a "dog" (semantic 6) detection voted by dog pixels, a "robot" pixel (semantic 1) that
+    # K2B would call stuff road-adjacent, and unpainted stuff pixels of TOY's "wall" (2).
+    semantic = _row(2, 2, 6, 6, 6, 1, 2, 2)
+    inst = _instances([(2, 5)], [(2, 6)], [0.9], [1], 8)  # detector says cart; pixels say dog
+    (pan, segments), amodal = _fuse(inst, semantic, class_table=TOY)
+    things = [s for s in segments if s["isthing"]]
+    assert [s["category_id"] for s in things] == [2]  # dog, by the semantic vote
+    stuff = {s["category_id"]: s["area"] for s in segments if not s["isthing"]}
+    assert stuff == {2: 4}  # the lone robot pixel is a thing pixel, never stuff
+    assert amodal["segments_info"][0]["category_id"] == 2
+    # Clipped to TOY's thing pixels: the amodal mask keeps 2..5, the robot pixel included.
+    assert amodal["thing_masks"][0, 0].nonzero().flatten().tolist() == [2, 3, 4, 5]
+    assert amodal["stuff_seg"][0].tolist() == [2, 2, 250, 250, 250, 250, 2, 2]

@@ -14,6 +14,7 @@ from fixtures_synthetic import (
     save_checkpoint,
     write_target_images,
 )
+from unlock.classes import K2B
 from unlock.pseudo_labels import generator, storage
 from unlock.pseudo_labels.datasets import register_pseudo_label_dataset
 from unlock.pseudo_labels.revision import thing_mask
@@ -64,7 +65,7 @@ def test_generation_follows_the_rules(tmp_path):
     for image_id in manifest["image_ids"]:
         raw = storage.read_raw_prediction(root, image_id)
         labels = storage.read_labels(root, image_id)
-        m_thing = thing_mask(raw["sem_labels"])
+        m_thing = thing_mask(raw["sem_labels"], K2B.thing_ids)
         unc = storage.read_png(storage.label_png_path(root, image_id, "uncertain"), np.uint8)
         assert set(np.unique(unc)) <= {0, 255}
         assert not (unc.astype(bool) & ~m_thing).any()  # ∩ thing mask (authors' code)
@@ -168,7 +169,7 @@ def test_histogram_pass_matches_label_pass_quantisation(tmp_path):
     cfg = make_cfg(tmp_path, "opll_gen_hist")
     root = generator.generate_pseudo_labels(cfg)
     ids = storage.read_manifest(root)["image_ids"]
-    det, sem = generator.shard_histograms(root, [{"image_id": i} for i in ids], 10001)
+    det, sem = generator.shard_histograms(root, [{"image_id": i} for i in ids], 10001, K2B)
     scores = [d["score"] for i in ids for d in storage.read_raw_header(root, i)["detections"]]
     assert det.counts.sum() == len(scores)
     conf = np.concatenate([storage.read_raw_prediction(root, i)["sem_conf"].ravel() for i in ids])

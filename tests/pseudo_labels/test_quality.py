@@ -23,6 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from common import REPO_ROOT
 from evaluation.helpers import segments, write_gt
+from unlock.classes import K2B
 from unlock.classes import class_metadata
 from unlock.pseudo_labels import storage
 from unlock.pseudo_labels.quality import (
@@ -119,8 +120,7 @@ def test_score_bins():
 
 def test_hand_counted_case(case):
     dicts, root = case
-    names = class_metadata("k2b")["stuff_classes"]
-    report = evaluate_pseudo_labels(dicts, root, names)
+    report = evaluate_pseudo_labels(dicts, root, K2B)
     ins, sem = report["instance"], report["semantic"]
     assert report["images"] == 2
     bins = [(b["objects"], b["precision"], b["precision_class"]) for b in ins["score_bins"]]
@@ -148,7 +148,7 @@ def test_hand_counted_case(case):
     assert sem["IoU"]["sky"] is None
     assert sem["mIoU"] == pytest.approx((0.8 + 12 / 14 + 1.0) / 3)
     # the labels/ folder itself is accepted too; the tables render every row
-    assert evaluate_pseudo_labels(dicts, os.path.join(root, "labels"), names) == report
+    assert evaluate_pseudo_labels(dicts, os.path.join(root, "labels"), K2B) == report
     text = format_quality_tables(report)
     assert "| score [0.7, 1] | 1 | 100.0 | 100.0 |" in text
     assert "| amodal only | 1 | 100.0 | 100.0 |" in text and "| sky | – |" in text
@@ -159,7 +159,7 @@ def test_missing_label_file_is_a_clear_error(case, capsys):
     missing = storage.label_json_path(root, "b")
     os.remove(missing)
     with pytest.raises(PseudoLabelQualityError, match=f"{missing}: pseudo-label file not found"):
-        evaluate_pseudo_labels(dicts, root)
+        evaluate_pseudo_labels(dicts, root, K2B)
 
     name = "test_quality_tiny_labelled"
     DatasetCatalog.register(name, lambda: dicts)

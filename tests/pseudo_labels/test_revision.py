@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from unlock.classes import K2B
 from unlock.pseudo_labels.revision import (
     branch_labels,
     combine_branches,
@@ -20,11 +21,11 @@ def box(shape, y0, y1, x0, x1):
 
 def test_thing_mask_and_semantic_labels():
     sem = np.array([[0, 11, 13], [2, 17, 10]])
-    np.testing.assert_array_equal(thing_mask(sem), [[0, 1, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(thing_mask(sem, K2B.thing_ids), [[0, 1, 1], [0, 1, 0]])
     conf = np.array([[10, 50, 49], [20, 80, 30]])
     thr = np.full(18, 20)
     thr[13] = 50
-    out = semantic_pseudo_label(sem, conf, thr)
+    out = semantic_pseudo_label(sem, conf, thr, ignore_label=255)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, [[255, 11, 255], [2, 17, 10]])
 
@@ -115,3 +116,14 @@ def test_uncertain_detections_are_those_no_branch_keeps():
     assert uncertain_detections(dets, vis, am) == [
         {"category_id": 5, "score": 0.1, "bbox": [0.0, 0.0, 4.0, 3.0]}
     ]
+
+
+def test_thing_mask_and_semantic_labels_follow_the_class_table():
+    from class_tables import TOY
+
+    sem = np.array([[0, 1, 2], [4, 5, 6]])  # TOY things are 1, 4, 6
+    np.testing.assert_array_equal(thing_mask(sem, TOY.thing_ids), [[0, 1, 0], [1, 0, 1]])
+    conf = np.array([[10, 50, 49], [20, 80, 30]])
+    thr = np.full(TOY.num_classes, 20)
+    out = semantic_pseudo_label(sem, conf, thr, ignore_label=TOY.ignore_label)
+    np.testing.assert_array_equal(out, [[250, 1, 2], [4, 5, 6]])

@@ -129,7 +129,6 @@ def test_missing_and_unreadable_weights(tmp_path, images, capsys):
 @pytest.mark.parametrize(
     "key,value,expected",
     [
-        ("MODEL.ROI_HEADS.NUM_CLASSES", "5", "set MODEL.ROI_HEADS.NUM_CLASSES to 7"),
         (
             "MODEL.ROI_AMODAL_MASK_HEAD.CLS_AGNOSTIC_MASK",
             "True",

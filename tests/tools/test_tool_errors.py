@@ -18,10 +18,12 @@ sys.path.insert(
 from amodal_fixtures import make_blendpass  # noqa: E402 (tests/data/, the real-format fixtures)
 from common import REPO_ROOT, TINY_CONFIG, get_unlock_cfg  # noqa: E402
 from fixtures_synthetic import (  # noqa: E402
+    five_thing_cfg,
     register_tiny_target,
     save_checkpoint,
     write_target_images,
 )
+from unlock.classes import class_metadata  # noqa: E402
 from unlock.data import register_synthetic  # noqa: E402
 from unlock.pseudo_labels import storage  # noqa: E402
 
@@ -65,7 +67,7 @@ def source_weights(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mismatched_weights(tmp_path_factory):
-    cfg = get_unlock_cfg(opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
+    cfg = five_thing_cfg()
     return save_checkpoint(cfg, str(tmp_path_factory.mktemp("w5") / "five_classes.pth"))
 
 
@@ -119,7 +121,7 @@ def test_empty_training_set(tmp_path, capsys):
     name = "tool_errors_empty_train"
     if name not in DatasetCatalog.list():
         DatasetCatalog.register(name, lambda: [])
-        MetadataCatalog.get(name).set(image_root="/nowhere/images")
+        MetadataCatalog.get(name).set(image_root="/nowhere/images", **class_metadata("k2b"))
     assert _train_net(tmp_path, "DATASETS.TRAIN", f"('{name}',)") == 2
     assert "/nowhere/images: dataset 'tool_errors_empty_train' has no images" in _error(
         capsys, "train_net.py"

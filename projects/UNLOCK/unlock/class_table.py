@@ -18,7 +18,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ClassTable", "class_table_from_config"]
+__all__ = ["ClassTable", "class_table_from_config", "dataset_class_table"]
 
 Color = Tuple[int, int, int]
 
@@ -99,7 +99,7 @@ class ClassTable:
 
     def thing_mask(self, semantic: np.ndarray) -> np.ndarray:
         """Boolean map of the pixels whose semantic id is a thing class (ignore is not)."""
-        return self._semantic_to_thing[np.clip(semantic, 0, 255)] >= 0
+        return self.thing_classes_of(semantic) >= 0
 
     def semantic_id(self, thing_class: int) -> int:
         """Semantic id of detector class ``thing_class``."""
@@ -111,7 +111,11 @@ class ClassTable:
 
     def thing_classes_of(self, semantic: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`thing_class`: detector classes of an array of semantic ids."""
-        return self._semantic_to_thing[np.clip(semantic, 0, 255)]
+        semantic = np.asarray(semantic)
+        classes = self._semantic_to_thing[np.clip(semantic, 0, 255)]
+        if semantic.dtype == np.uint8:
+            return classes
+        return np.where((semantic >= 0) & (semantic < 256), classes, -1)
 
     # ---- Detectron2 metadata ------------------------------------------------------------------
     def metadata(self) -> Dict:
@@ -182,15 +186,29 @@ def _default_colors(n: int) -> Sequence[Color]:
     return [tuple(int(v) for v in rng.randint(0, 256, 3)) for _ in range(n)]
 
 
+def dataset_class_table(dataset_name: str) -> ClassTable:
+    """The class table of a registered dataset's ``MetadataCatalog`` entry."""
+    from detectron2.data import MetadataCatalog
+
+    meta = MetadataCatalog.get(dataset_name)
+    if not (meta.get("stuff_classes") or meta.get("thing_classes")):
+        raise ValueError(f"dataset {dataset_name!r} has no classes: its MetadataCatalog entry "
+                         "needs thing_classes and/or stuff_classes (register it with "
+                         "ClassTable.metadata(), or pass class_table= explicitly)")
+    return ClassTable.from_metadata(meta, name=meta.get("class_table") or dataset_name)
+
+
 def class_table_from_config(cfg, dataset_names: Optional[Sequence[str]] = None) -> ClassTable:
     """The class table of the config's datasets, checked against the config's class counts.
 
     Reads the ``MetadataCatalog`` entries of ``dataset_names`` (default: ``DATASETS.TRAIN`` then
     ``DATASETS.TEST``), requires them to agree, and requires ``MODEL.SEM_SEG_HEAD.NUM_CLASSES`` and
-    ``MODEL.ROI_HEADS.NUM_CLASSES`` to equal the table's class and thing counts. With no dataset
-    named, the built-in table ``UNLOCK.DATA.CLASS_TABLE`` is used (inference on images only).
+    ``MODEL.ROI_HEADS.NUM_CLASSES`` to equal the table's class and thing counts and
+    ``MODEL.SEM_SEG_HEAD.IGNORE_VALUE`` its ignore label. Names not registered in this process
+    are skipped; when none is registered, the built-in table ``UNLOCK.DATA.CLASS_TABLE`` is used
+    (inference on images, where no dataset needs to exist).
     """
-    from detectron2.data import MetadataCatalog
+    from detectron2.data import DatasetCatalog, MetadataCatalog
 
     from .classes import get_class_table
 
@@ -198,11 +216,11 @@ def class_table_from_config(cfg, dataset_names: Optional[Sequence[str]] = None) 
         list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST))
     tables = {}
     for n in names:
-        meta = MetadataCatalog.get(n)
-        if not (getattr(meta, "stuff_classes", None) or getattr(meta, "thing_classes", None)):
-            raise ValueError(f"dataset {n!r} has no classes in its MetadataCatalog entry "
-                             "(thing_classes / stuff_classes); is it registered?")
-        tables[n] = ClassTable.from_metadata(meta)
+        if n not in MetadataCatalog.list() and n not in DatasetCatalog.list():
+            # Not registered in this process (e.g. the pseudo-labelled split of an adaptation
+            # config, when only predicting): it cannot disagree with the others.
+            continue
+        tables[n] = dataset_class_table(n)
     if tables:
         first, table = next(iter(tables.items()))
         for n, other in tables.items():
@@ -221,6 +239,10 @@ def class_table_from_config(cfg, dataset_names: Optional[Sequence[str]] = None) 
         if got != want:
             raise ValueError(f"{key}={got} but {source} has {want} {what} "
                              f"({table.names if what == 'classes' else table.thing_names})")
+    # The semantic loss skips IGNORE_VALUE; any other ignore label would be trained as a class.
+    if cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE != table.ignore_label:
+        raise ValueError(f"MODEL.SEM_SEG_HEAD.IGNORE_VALUE={cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE} "
+                         f"but {source} has ignore_label {table.ignore_label}")
     return table
 
 

@@ -1,12 +1,8 @@
 """Class tables of the OASS benchmarks (K2B: KITTI-360-APS -> BlendPASS, A2B: AmodalSynthDrive ->
 BlendPASS). 18 classes with trainIds 0..17; 0..10 are stuff, 11..17 are things (detector ids 0..6)."""
-from typing import Dict, List
+from typing import Dict
 
-NUM_CLASSES = 18
-IGNORE_LABEL = 255
-LABEL_DIVISOR = 1000
-THING_TRAIN_IDS = list(range(11, 18))
-STUFF_TRAIN_IDS = list(range(0, 11))
+from .class_table import ClassTable
 
 _STUFF = [
     ("road", (128, 64, 128)),
@@ -41,20 +37,19 @@ _A2B_THINGS = [
 ]
 
 
-def _table(things) -> List[Dict]:
-    return [
-        {"trainId": i, "name": name, "isthing": i >= 11, "color": color}
-        for i, (name, color) in enumerate(_STUFF + things)
-    ]
+def _table(name: str, things) -> ClassTable:
+    names, colors = zip(*(_STUFF + things))
+    return ClassTable(names, colors, tuple(range(len(_STUFF), len(_STUFF) + len(things))),
+                      ignore_label=255, label_divisor=1000, name=name)
 
 
-K2B_CLASSES = _table(_K2B_THINGS)
-A2B_CLASSES = _table(_A2B_THINGS)
-CLASS_TABLES = {"k2b": K2B_CLASSES, "a2b": A2B_CLASSES}
+K2B = _table("k2b", _K2B_THINGS)
+A2B = _table("a2b", _A2B_THINGS)
+CLASS_TABLES = {"k2b": K2B, "a2b": A2B}
 
 
-def get_class_table(name: str) -> List[Dict]:
-    """Returns the class table called ``name`` ("k2b" or "a2b")."""
+def get_class_table(name: str) -> ClassTable:
+    """Returns the built-in class table called ``name`` ("k2b" or "a2b")."""
     try:
         return CLASS_TABLES[name.lower()]
     except KeyError:
@@ -62,17 +57,5 @@ def get_class_table(name: str) -> List[Dict]:
 
 
 def class_metadata(name: str = "k2b") -> Dict:
-    """Detectron2 metadata fields shared by every split that uses class table ``name``."""
-    table = get_class_table(name)
-    things = [c for c in table if c["isthing"]]
-    return {
-        "class_table": name.lower(),
-        "thing_classes": [c["name"] for c in things],
-        "thing_colors": [tuple(c["color"]) for c in things],
-        "stuff_classes": [c["name"] for c in table],
-        "stuff_colors": [tuple(c["color"]) for c in table],
-        "thing_dataset_id_to_contiguous_id": {c["trainId"]: i for i, c in enumerate(things)},
-        "stuff_dataset_id_to_contiguous_id": {c["trainId"]: c["trainId"] for c in table},
-        "ignore_label": IGNORE_LABEL,
-        "label_divisor": LABEL_DIVISOR,
-    }
+    """Detectron2 metadata fields shared by every split that uses built-in table ``name``."""
+    return get_class_table(name).metadata()

@@ -4,10 +4,11 @@ import importlib.util
 import os
 
 import numpy as np
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
 from common import REPO_ROOT, TINY_CONFIG
+from unlock.classes import class_metadata
 from unlock.data.adcl import load_object_pool
 from unlock.pseudo_labels.storage import write_raw_prediction
 
@@ -51,6 +52,7 @@ def test_tool_builds_pool_from_raw_predictions(tmp_path):
     name = "adcl_tool_test_split"
     if name not in DatasetCatalog.list():
         DatasetCatalog.register(name, lambda: dicts)
+        MetadataCatalog.get(name).set(**class_metadata("k2b"))
     tool = _load_tool()
     rc = tool.main(
         [

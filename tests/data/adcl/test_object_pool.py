@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unlock.classes import K2B
 from unlock.data.adcl.object_pool import (
     build_object_pool,
     load_object_pool,
@@ -88,7 +89,9 @@ def _images(recs):
 def built(tmp_path):
     recs = _records()
     images = _images(recs)
-    index = build_object_pool(recs, str(tmp_path), image_reader=images.__getitem__)
+    index = build_object_pool(
+        recs, str(tmp_path), class_table=K2B, image_reader=images.__getitem__
+    )
     return recs, images, index, tmp_path
 
 
@@ -118,11 +121,14 @@ def test_filter_thresholds_revision_overlap(built):
 def test_authors_rule_keeps_exactly_half_and_no_revision():
     recs = _records()
     r1 = recs[1]
-    kept = pool_objects_of_image(r1["sem_labels"], r1["detections"], [True] * 3, 0.5 + 1e-9)
+    kept = pool_objects_of_image(
+        r1["sem_labels"], r1["detections"], [True] * 3, 0.5 + 1e-9, class_table=K2B
+    )
     assert [i for i, _, _ in kept] == [0, 1, 2]
     r0 = recs[0]
     kept = pool_objects_of_image(
-        r0["sem_labels"], r0["detections"], [True, True, True, False], thing_revision=False
+        r0["sem_labels"], r0["detections"], [True, True, True, False], thing_revision=False,
+        class_table=K2B,
     )
     assert kept[2][1].sum() == 32
 
@@ -160,12 +166,14 @@ def test_streaming_inputs_and_errors(tmp_path):
     recs = _records()
     images = _images(recs)
     with pytest.raises(TypeError, match="one-shot"):
-        build_object_pool(iter(recs), str(tmp_path), image_reader=images.__getitem__)
+        build_object_pool(
+            iter(recs), str(tmp_path), class_table=K2B, image_reader=images.__getitem__
+        )
     index = build_object_pool(
-        lambda: iter(recs), str(tmp_path / "p"), image_reader=images.__getitem__
+        lambda: iter(recs), str(tmp_path / "p"), class_table=K2B, image_reader=images.__getitem__
     )
     assert len(index.objects) == 6
-    empty = build_object_pool([], str(tmp_path / "empty"))
+    empty = build_object_pool([], str(tmp_path / "empty"), class_table=K2B)
     assert empty.objects == [] and len(load_object_pool(str(tmp_path / "empty"))) == 0
 
     with pytest.raises(FileNotFoundError, match="index.json"):
@@ -178,7 +186,11 @@ def test_streaming_inputs_and_errors(tmp_path):
 
     wrong = [dict(recs[0], height=21)]
     with pytest.raises(ValueError, match="img0"):
-        build_object_pool(wrong, str(tmp_path / "w"), image_reader=images.__getitem__)
+        build_object_pool(
+            wrong, str(tmp_path / "w"), class_table=K2B, image_reader=images.__getitem__
+        )
     small = {k: v[:5] for k, v in images.items()}
     with pytest.raises(ValueError, match="/fake/img0.jpg"):
-        build_object_pool(recs, str(tmp_path / "w2"), image_reader=small.__getitem__)
+        build_object_pool(
+            recs, str(tmp_path / "w2"), class_table=K2B, image_reader=small.__getitem__
+        )

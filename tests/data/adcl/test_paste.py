@@ -1,9 +1,16 @@
 """Occlusion invariants and hand-checked cases of the pure ADCL paste operations."""
 
+import functools
+
 import numpy as np
 import pytest
 
-from unlock.data.adcl.paste import MIX_MODES, paste_objects, paste_region
+from unlock.classes import K2B
+from unlock.data.adcl.paste import MIX_MODES, paste_region
+from unlock.data.adcl.paste import paste_objects as _paste_objects
+
+# Every case here pastes K2B objects (detector class k -> trainId 11 + k).
+paste_objects = functools.partial(_paste_objects, class_table=K2B)
 
 
 def _box(shape, y0, y1, x0, x1):

@@ -9,6 +9,7 @@ from detectron2.structures import BoxMode
 from PIL import Image
 
 from common import get_unlock_cfg
+from unlock.classes import K2B
 from unlock.data.adcl.object_pool import build_object_pool, load_object_pool
 from unlock.data.adcl.paste_mapper import ObjectPasteDatasetMapper
 from unlock.utils.masks import encode_rle, mask_to_box
@@ -51,7 +52,7 @@ def fake(tmp_path_factory):
             for c, y, x in OBJECTS
         ],
     }
-    build_object_pool([rec], str(root / "pool"), image_reader=lambda f: pano)
+    build_object_pool([rec], str(root / "pool"), image_reader=lambda f: pano, class_table=K2B)
     # A host with two objects: one visible everywhere, one partly hidden (amodal larger).
     host = rs.randint(1, 256, (H, W, 3)).astype(np.uint8)
     Image.fromarray(host).save(root / "host.png")
@@ -118,6 +119,7 @@ def _mapper(pool, augs=(), **kw):
         is_train=True,
         augmentations=list(augs),
         image_format="BGR",
+        class_table=K2B,
     )
     args.update(kw)
     return ObjectPasteDatasetMapper(**args)
@@ -226,7 +228,7 @@ def test_spatial_mapper_from_config(fake, mode):
 
 
 def test_empty_pool_and_objectless_host(fake, tmp_path):
-    build_object_pool([], str(tmp_path))
+    build_object_pool([], str(tmp_path), class_table=K2B)
     mapper = _mapper(load_object_pool(str(tmp_path)))
     out = mapper(fake["host"])
     assert "num_pasted" not in out and len(out["instances"]) == 2

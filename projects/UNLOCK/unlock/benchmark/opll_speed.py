@@ -66,6 +66,7 @@ def time_opll_vs_inference(cfg, dataset: str, warmup: int, pl_root: str, rounds:
         predictor = generator.SourcePredictor(cfg)
     shutil.rmtree(pl_root, ignore_errors=True)
     o = cfg.UNLOCK.OPLL
+    class_table = generator.opll_class_table(cfg)
 
     def infer():
         with torch.no_grad():
@@ -76,8 +77,9 @@ def time_opll_vs_inference(cfg, dataset: str, warmup: int, pl_root: str, rounds:
         with _Clock() as p1:
             generator.run_pass1(cfg, root, dicts, predictor=predictor)
         with _Clock() as p2:
-            det, sem = generator.shard_histograms(root, dicts, o.SCORE_BINS)
-            generator.run_pass2(cfg, root, dicts, generator.compute_thresholds(cfg, det, sem))
+            det, sem = generator.shard_histograms(root, dicts, o.SCORE_BINS, class_table)
+            thresholds = generator.compute_thresholds(cfg, det, sem)
+            generator.run_pass2(cfg, root, dicts, thresholds, class_table)
         return p1, p2
 
     with torch.no_grad():
@@ -111,13 +113,13 @@ def time_opll_vs_inference(cfg, dataset: str, warmup: int, pl_root: str, rounds:
         parts["write"].append(b.wall)
         dets += len(record["detections"])
     with _Clock() as hist:
-        det, sem = generator.shard_histograms(root, dicts, o.SCORE_BINS)
+        det, sem = generator.shard_histograms(root, dicts, o.SCORE_BINS, class_table)
         thresholds = generator.compute_thresholds(cfg, det, sem)
     for d in dicts:
         with _Clock() as a:
             record = storage.read_raw_prediction(root, d["image_id"])
         with _Clock() as b:
-            labels = generator.label_image(cfg, record, thresholds)
+            labels = generator.label_image(cfg, record, thresholds, class_table)
         with _Clock() as c:
             storage.write_labels(root, record, *labels)
         parts["pass2_read"].append(a.wall)

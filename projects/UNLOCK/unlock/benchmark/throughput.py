@@ -20,17 +20,17 @@ def rss_kib() -> int:
     return 0
 
 
-def gt_pool_records(dicts):
-    """Raw-prediction-like records of the GT of a labelled split (every amodal object, score 1)."""
+def gt_pool_records(dicts, label_divisor: int):
+    """Raw-prediction-like records of the GT of a labelled split (every amodal object, score 1);
+    ``label_divisor``: the class table's (panoptic id = class * divisor + k)."""
     import numpy as np
 
-    from unlock.classes import LABEL_DIVISOR
     from unlock.data.detection_utils import read_panoptic_ids
     from unlock.utils.masks import decode_rle
 
     for d in dicts:
         ids = read_panoptic_ids(d["pan_seg_file_name"])
-        sem = np.where(ids >= LABEL_DIVISOR, ids // LABEL_DIVISOR, ids).astype(np.uint8)
+        sem = np.where(ids >= label_divisor, ids // label_divisor, ids).astype(np.uint8)
         dets = [
             {"category_id": a["category_id"], "score": 1.0, "bbox": a["bbox"],
              "mask": decode_rle(a["segmentation"]), "amodal_mask": decode_rle(a["amodal_segmentation"])}

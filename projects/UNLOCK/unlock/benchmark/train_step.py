@@ -5,10 +5,10 @@ Both models are built from the same config (the synthetic R18-FPN of
 widths) with every same-named, same-shaped weight shared, and trained on the *same* batches: a few
 batches of the real train loader (AmodalDatasetMapper, batch IMS_PER_BATCH, the multi-scale input
 sizes of the config) are drawn once, and round r feeds batch ``r % len(batches)`` to both models.
-The stock model gets what PanopticFPN expects: a semantic head over the 11 stuff classes + one
-"things" class (NUM_CLASSES 12, thing pixels relabelled 11) and instances with boxes, classes and
-visible masks only; its mask loss is detectron2's ``mask_rcnn_loss``. Ours keeps the 18-class
-semantic head, the amodal mask head and the ignore-aware mask losses.
+The stock model gets what PanopticFPN expects: a semantic head over the stuff classes + one
+"things" class (K2B: NUM_CLASSES 12, thing pixels relabelled 11) and instances with boxes, classes
+and visible masks only; its mask loss is detectron2's ``mask_rcnn_loss``. Ours keeps the semantic
+head over every class, the amodal mask head and the ignore-aware mask losses.
 
 A step is what detectron2's SimpleTrainer times: forward with losses, zero_grad + backward,
 optimizer step (+ LR scheduler step). Rounds alternate the two models (and which goes first), so
@@ -23,9 +23,8 @@ from typing import Callable, Dict, List
 
 import torch
 
-from unlock.classes import IGNORE_LABEL, STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 
-STOCK_SEM_CLASSES = len(STUFF_TRAIN_IDS) + 1  # 11 stuff + one "things" class
 # Module paths timed by the forward hooks (those a model lacks are skipped).
 FORWARD_PARTS = (
     "backbone",
@@ -40,26 +39,29 @@ FORWARD_PARTS = (
 )
 
 
-def stock_config(cfg):
+def stock_config(cfg, class_table: ClassTable):
     """The stock PanopticFPN config of ``cfg``: same backbone, heads and widths; detectron2's
-    StandardROIHeads and mask head; semantic head over 11 stuff classes + "things"."""
+    StandardROIHeads and mask head; semantic head over the stuff classes + "things"."""
     stock = cfg.clone()
     stock.defrost()
     stock.MODEL.META_ARCHITECTURE = "PanopticFPN"
     stock.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
     stock.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
-    stock.MODEL.SEM_SEG_HEAD.NUM_CLASSES = STOCK_SEM_CLASSES
+    stock.MODEL.SEM_SEG_HEAD.NUM_CLASSES = class_table.num_stuff + 1
     stock.freeze()
     return stock
 
 
-def stock_semantic(sem_seg: torch.Tensor) -> torch.Tensor:
-    """18-class trainIds -> PanopticFPN's target: stuff ids kept, every thing id -> 11."""
-    things = (sem_seg >= min(THING_TRAIN_IDS)) & (sem_seg != IGNORE_LABEL)
-    return torch.where(things, torch.full_like(sem_seg, len(STUFF_TRAIN_IDS)), sem_seg)
+def stock_semantic(sem_seg: torch.Tensor, class_table: ClassTable) -> torch.Tensor:
+    """Semantic ids -> PanopticFPN's target: stuff class i of ``class_table.stuff_ids`` -> i,
+    every thing -> ``num_stuff`` (K2B: stuff 0..10 kept, things -> 11), ignore kept."""
+    lut = torch.full((256,), class_table.ignore_label, dtype=sem_seg.dtype)
+    lut[list(class_table.stuff_ids)] = torch.arange(class_table.num_stuff, dtype=sem_seg.dtype)
+    lut[list(class_table.thing_ids)] = class_table.num_stuff
+    return lut.to(sem_seg.device)[sem_seg.long()]
 
 
-def stock_batch(batch: List[Dict]) -> List[Dict]:
+def stock_batch(batch: List[Dict], class_table: ClassTable) -> List[Dict]:
     """The same images and objects as PanopticFPN's input: instances with gt_boxes, gt_classes
     and gt_masks (the visible masks), semantic target of :func:`stock_semantic`."""
     from detectron2.structures import Instances
@@ -70,7 +72,7 @@ def stock_batch(batch: List[Dict]) -> List[Dict]:
         stock = Instances(inst.image_size)
         for name in ("gt_boxes", "gt_classes", "gt_masks"):
             stock.set(name, inst.get(name))
-        out.append({**d, "instances": stock, "sem_seg": stock_semantic(d["sem_seg"])})
+        out.append({**d, "instances": stock, "sem_seg": stock_semantic(d["sem_seg"], class_table)})
     return out
 
 
@@ -86,7 +88,7 @@ def build_pair(cfg):
     ours = UnlockTrainer.build_model(cfg)
     if cfg.MODEL.WEIGHTS:
         DetectionCheckpointer(ours).load(cfg.MODEL.WEIGHTS)
-    stock = build_model(stock_config(cfg))
+    stock = build_model(stock_config(cfg, ours.class_table))
     own = stock.state_dict()
     shared = {k: v for k, v in ours.state_dict().items() if k in own and own[k].shape == v.shape}
     stock.load_state_dict(shared, strict=False)
@@ -170,7 +172,7 @@ def time_train_step(cfg, warmup: int, iters: int, num_batches: int = 4, part_ite
 
     ours, stock, n_shared, n_stock = build_pair(cfg)
     batches = draw_batches(cfg, max(1, num_batches))
-    stock_batches = [stock_batch(b) for b in batches]
+    stock_batches = [stock_batch(b, ours.class_table) for b in batches]
     models = {"ours": (make_step(cfg, ours), batches), "stock": (make_step(cfg, stock), stock_batches)}
     samples = {k: [] for k in models}
     finite = True

@@ -16,7 +16,7 @@ from detectron2.config import configurable
 from detectron2.data import transforms as T
 from detectron2.utils.logger import log_first_n
 
-from unlock.classes import IGNORE_LABEL
+from unlock.class_table import ClassTable, class_table_from_config
 
 from .detection_utils import (
     annotations_to_objects,
@@ -49,7 +49,7 @@ class CategoryRatioRandomCrop(T.Augmentation):
         crop_size: Tuple[int, int],
         cat_max_ratio: float = 0.75,
         max_tries: int = 10,
-        ignore_label: int = IGNORE_LABEL,
+        ignore_label: int = 255,
     ):
         super().__init__()
         self._init(locals())
@@ -71,7 +71,9 @@ class CategoryRatioRandomCrop(T.Augmentation):
 
 def build_amodal_augmentation(cfg, is_train: bool) -> List[T.Augmentation]:
     """Resize (INPUT.MIN_SIZE_*), then in training the UNLOCK.DATA crop (skipped for (0, 0)) and
-    horizontal flip (skipped for FLIP_PROB 0)."""
+    horizontal flip (skipped for FLIP_PROB 0). The crop's unlabelled value is
+    MODEL.SEM_SEG_HEAD.IGNORE_VALUE, as for detectron2's semantic crop; the model checks it
+    against the dataset's class table."""
     if not is_train:
         return [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
     augs = [
@@ -83,7 +85,10 @@ def build_amodal_augmentation(cfg, is_train: bool) -> List[T.Augmentation]:
     if crop != (0, 0):
         augs.append(
             CategoryRatioRandomCrop(
-                crop, cfg.UNLOCK.DATA.CROP_CAT_MAX_RATIO, cfg.UNLOCK.DATA.CROP_MAX_TRIES
+                crop,
+                cfg.UNLOCK.DATA.CROP_CAT_MAX_RATIO,
+                cfg.UNLOCK.DATA.CROP_MAX_TRIES,
+                ignore_label=cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE,
             )
         )
     if cfg.UNLOCK.DATA.FLIP_PROB > 0:
@@ -109,8 +114,9 @@ class AmodalDatasetMapper:
     the augmented sample before Instances are built. Its arguments are
 
     * ``image``: (H, W, 3) uint8 in ``image_format``;
-    * ``sem_seg``: (H, W) uint8 trainIds (255 ignore) or None (unlabelled image);
-    * ``objects``: list of ``{"category_id": 0..6, "segment_id", "mask": (H, W) bool or None,
+    * ``sem_seg``: (H, W) uint8 trainIds (``class_table.ignore_label`` where unlabelled) or None
+      (unlabelled image);
+    * ``objects``: list of ``{"category_id": detector class, "segment_id", "mask": (H, W) bool or None,
       "amodal_mask": (H, W) bool or None}`` (None = no label of that kind for the object);
     * ``ignore_maps``: ``{"visible": (H, W) bool or None, "amodal": (H, W) bool or None}``, the
       image-level uncertainty regions;
@@ -125,6 +131,7 @@ class AmodalDatasetMapper:
         *,
         is_train: bool = True,
         augmentations: Sequence[T.Augmentation],
+        class_table: ClassTable,
         image_format: str = "BGR",
         repair_amodal: bool = True,
         uncertain_boxes: bool = False,
@@ -133,6 +140,7 @@ class AmodalDatasetMapper:
         Args:
             is_train: training (targets + augmentation) or inference (resize only, no instances).
             augmentations: applied in order to image, semantics, masks and ignore maps.
+            class_table: the dataset's classes (ignore label; thing ids for subclasses).
             image_format: ``read_image`` format, cfg.INPUT.FORMAT.
             repair_amodal: amodal := amodal | visible where a visible mask sticks out (counted
                 and logged); False raises DatasetFormatError instead.
@@ -141,6 +149,7 @@ class AmodalDatasetMapper:
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(list(augmentations))
+        self.class_table = class_table
         self.image_format = image_format
         self.repair_amodal = repair_amodal
         self.uncertain_boxes = uncertain_boxes
@@ -153,6 +162,9 @@ class AmodalDatasetMapper:
         return {
             "is_train": is_train,
             "augmentations": build_amodal_augmentation(cfg, is_train),
+            "class_table": class_table_from_config(
+                cfg, cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
+            ),
             "image_format": cfg.INPUT.FORMAT,
             "repair_amodal": cfg.UNLOCK.DATA.REPAIR_AMODAL,
             "uncertain_boxes": cfg.UNLOCK.OPLL.UNCERTAIN_BOXES,
@@ -162,7 +174,7 @@ class AmodalDatasetMapper:
         """
         Returns:
             dict with ``image`` (3, H, W) uint8, ``sem_seg`` (H, W) long (always in training,
-            255 where unlabelled; in inference only for labelled images), ``instances``
+            the ignore label where unlabelled; in inference only for labelled images), ``instances``
             (training only), and the dict's ``height``, ``width``, ``file_name``, ``image_id``.
         """
         dataset_dict = copy.deepcopy(dataset_dict)
@@ -173,7 +185,7 @@ class AmodalDatasetMapper:
         image_shape = image.shape[:2]
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if sem_seg is None and self.is_train:
-            sem_seg = np.full(image_shape, IGNORE_LABEL, dtype=np.uint8)
+            sem_seg = np.full(image_shape, self.class_table.ignore_label, dtype=np.uint8)
         if sem_seg is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype(np.int64))
         if self.is_train:
@@ -236,7 +248,7 @@ class AmodalDatasetMapper:
     # ------------------------------------------------------------------------------ helpers
     def _read_semantic(self, dataset_dict: Dict, hw: Tuple[int, int]) -> Optional[np.ndarray]:
         """(H, W) uint8 trainIds from ``sem_seg_file_name``, else derived from the panoptic PNG
-        (crowd and void -> 255), else None."""
+        (crowd and void -> the ignore label), else None."""
         file_name = dataset_dict["file_name"]
         if dataset_dict.get("sem_seg_file_name"):
             path = dataset_dict["sem_seg_file_name"]
@@ -249,7 +261,11 @@ class AmodalDatasetMapper:
             path = dataset_dict["pan_seg_file_name"]
             pan_ids = read_panoptic_ids(path)
             check_same_size(file_name, hw, path, pan_ids.shape)
-            return semantic_from_panoptic(pan_ids, dataset_dict.get("segments_info", []))
+            return semantic_from_panoptic(
+                pan_ids,
+                dataset_dict.get("segments_info", []),
+                ignore_label=self.class_table.ignore_label,
+            )
         return None
 
     def _check_containment(self, objects: List[Dict], file_name: str) -> None:

@@ -17,7 +17,7 @@ import pycocotools.mask as mask_util
 import torch
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
-from unlock.classes import IGNORE_LABEL, NUM_CLASSES, THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 from unlock.utils.masks import mask_to_box, rgb_to_id
 
 from .amodal_segmentation import amodal_rle, decode_checked, polygons_to_rle
@@ -40,8 +40,6 @@ __all__ = [
     "append_uncertain_boxes",
     "polygons_to_rle",  # re-exported from amodal_segmentation
 ]
-
-_THING_IDS = frozenset(THING_TRAIN_IDS)
 
 
 def read_panoptic_ids(path: str) -> np.ndarray:
@@ -93,18 +91,21 @@ def check_segment_ids(pan_ids: np.ndarray, segments_info: Sequence[Dict], pan_pa
         )
 
 
-def semantic_from_panoptic(pan_ids: np.ndarray, segments_info: Sequence[Dict]) -> np.ndarray:
+def semantic_from_panoptic(
+    pan_ids: np.ndarray, segments_info: Sequence[Dict], *, ignore_label: int
+) -> np.ndarray:
     """Semantic trainId map of a panoptic label: every non-crowd segment gets its category, crowd
-    and unlisted ids (void) get 255 -- the semantic GT of the published evaluation
+    and unlisted ids (void) get ``ignore_label`` -- the semantic GT of the published evaluation
     (docs/evaluation.md "Ground truth").
 
     Args:
         pan_ids: (H, W) int segment ids.
+        ignore_label: the class table's ignore label.
     Returns:
-        (H, W) uint8 trainIds, 255 = ignore.
+        (H, W) uint8 trainIds.
     """
     table = {int(s["id"]): int(s["category_id"]) for s in segments_info if not s.get("iscrowd", 0)}
-    return _id_lookup(pan_ids, table, IGNORE_LABEL).astype(np.uint8)
+    return _id_lookup(pan_ids, table, ignore_label).astype(np.uint8)
 
 
 def panoptic_to_annotations(
@@ -112,6 +113,7 @@ def panoptic_to_annotations(
     segments_info: Sequence[Dict],
     amodal_segms: Dict[int, object],
     *,
+    class_table: ClassTable,
     pan_path: str,
     amodal_path: str = "",
     repair_amodal: bool = True,
@@ -132,23 +134,25 @@ def panoptic_to_annotations(
         pan_ids: (H, W) int segment ids.
         segments_info: panoptic segments, ``category_id`` = trainId.
         amodal_segms: amodal annotation id -> COCO segmentation (polygons or RLE).
+        class_table: the dataset's classes; ``category_id`` of an annotation is the detector
+            class of its segment's semantic class.
         pan_path, amodal_path: file names used in error messages.
     Returns:
         (annotations, number of repaired amodal masks).
     Raises:
-        DatasetFormatError: category outside 0..17, ``amodal_id`` without annotation, amodal mask
+        DatasetFormatError: category outside the class table, ``amodal_id`` without annotation, amodal mask
             of the wrong size, or (no repair) visible not inside amodal.
     """
     height, width = pan_ids.shape
     check_category_ids(
-        (s["category_id"] for s in segments_info), range(NUM_CLASSES), pan_path, "segments_info"
+        (s["category_id"] for s in segments_info), range(class_table.num_classes), pan_path, "segments_info"
     )
     # Everything below stays in RLE space (pycocotools, C). Visible RLEs are built from one
     # stable argsort of the thing pixels in column-major order, so a 2048x400 image with ~30
     # objects costs a few milliseconds beyond reading its PNG (vs. ~0.3 s with one full-image
     # comparison and RLE encode per object).
     thing_segs = [
-        s for s in segments_info if int(s["category_id"]) in _THING_IDS and not s.get("iscrowd", 0)
+        s for s in segments_info if class_table.is_thing(int(s["category_id"])) and not s.get("iscrowd", 0)
     ]
     visible = _visible_rles(pan_ids, [int(s["id"]) for s in thing_segs])
     annotations, repaired = [], 0
@@ -163,7 +167,7 @@ def panoptic_to_annotations(
             amo_rle = amodal_rle(
                 amodal_segms, int(amodal_id), seg, height, width, pan_path, amodal_path
             )
-        ann = {"category_id": cat - THING_TRAIN_IDS[0], "segment_id": int(seg["id"]), "iscrowd": 0}
+        ann = {"category_id": class_table.thing_class(cat), "segment_id": int(seg["id"]), "iscrowd": 0}
         box_rle = vis_rle
         if amo_rle is not None:
             inside = int(mask_util.area(mask_util.merge([vis_rle, amo_rle], intersect=True)))
@@ -313,7 +317,7 @@ def build_amodal_instances(
     which we do not).
 
     Args:
-        objects: dicts with ``category_id`` (0..6), ``mask`` and ``amodal_mask`` ((H, W) bool or
+        objects: dicts with ``category_id`` (detector class), ``mask`` and ``amodal_mask`` ((H, W) bool or
             None); ``amodal_exact`` True (ADCL's pasted objects) means the amodal mask is known
             everywhere, so the image-level amodal uncertainty does not apply to it.
         ignore_maps: {"visible": (H, W) bool or None, "amodal": (H, W) bool or None}.

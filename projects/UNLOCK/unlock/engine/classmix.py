@@ -26,7 +26,6 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..classes import IGNORE_LABEL
 from .extras import strong_augment_from_cfg
 
 __all__ = [
@@ -60,7 +59,7 @@ def pick_mix_classes(
     labels: Sequence[torch.Tensor], generator: Optional[torch.Generator] = None
 ) -> List[torch.Tensor]:
     """Per image, ceil(n/2) classes drawn without replacement from the n labels present in the
-    whole batch, IGNORE_LABEL (255) included as the authors do (docs/method.md, "Authors'
+    whole batch, the ignore label included as the authors do (docs/method.md, "Authors'
     extras", step 3).
 
     Args:
@@ -186,18 +185,19 @@ def semantic_logits(
 
 
 def weighted_cross_entropy(
-    logits: torch.Tensor, labels: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]
+    logits: torch.Tensor, labels: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], *,
+    ignore_label: int,
 ) -> torch.Tensor:
     """Pixel-weighted CE of (N, C, Hp, Wp) logits against per-image (H_i, W_i) labels (top-left
-    aligned; padding and IGNORE_LABEL ignored), averaged over the non-ignored pixels."""
+    aligned; padding and ``ignore_label`` ignored), averaged over the non-ignored pixels."""
     n, _, hp, wp = logits.shape
-    target = logits.new_full((n, hp, wp), IGNORE_LABEL, dtype=torch.long)
+    target = logits.new_full((n, hp, wp), ignore_label, dtype=torch.long)
     weight = logits.new_zeros((n, hp, wp))
     for i, (lab, w) in enumerate(zip(labels, weights)):
         target[i, : lab.shape[0], : lab.shape[1]] = lab
         weight[i, : w.shape[0], : w.shape[1]] = w
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE_LABEL, reduction="none")
-    valid = (target != IGNORE_LABEL).sum().clamp(min=1)
+    ce = F.cross_entropy(logits, target, ignore_index=ignore_label, reduction="none")
+    valid = (target != ignore_label).sum().clamp(min=1)
     return (ce * weight).sum() / valid
 
 
@@ -267,6 +267,8 @@ def build_unlabelled_loader(cfg):
     the authors' unlabelled pipeline) and flip; SOLVER.IMS_PER_BATCH images per step."""
     from ..data.dataset_mapper import AmodalDatasetMapper, build_amodal_augmentation
 
+    from ..class_table import class_table_from_config
+
     name = cfg.UNLOCK.OPLL.TARGET_DATASET
     dicts = [{k: d[k] for k in _UNLABELLED_KEYS if k in d} for d in DatasetCatalog.get(name)]
     if not dicts:
@@ -274,6 +276,7 @@ def build_unlabelled_loader(cfg):
     mapper = AmodalDatasetMapper(
         is_train=True,
         augmentations=build_amodal_augmentation(cfg, is_train=True),
+        class_table=class_table_from_config(cfg, [name]),
         image_format=cfg.INPUT.FORMAT,
     )
     from .trainer import loader_prefetch_kwargs  # trainer imports this module
@@ -344,7 +347,9 @@ class ClassMixTrainer(SimpleTrainer):
             student.backbone, student.sem_seg_head, images, student.pixel_mean, student.pixel_std
         )
         get_event_storage().put_scalar("classmix/teacher_confident_fraction", fraction)
-        return self.weight * weighted_cross_entropy(logits, mixed[1], mixed[2])
+        # The semantic head's own ignore value (checked against the class table when built).
+        ignore = student.sem_seg_head.ignore_value
+        return self.weight * weighted_cross_entropy(logits, *mixed[1:3], ignore_label=ignore)
 
     def run_step(self):
         assert self.model.training, "[ClassMixTrainer] model was changed to eval mode!"

@@ -22,7 +22,6 @@ from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from PIL import Image, UnidentifiedImageError
 
-from unlock.classes import class_metadata
 from unlock.config.loading import ConfigLoadError, load_config  # noqa: F401 (re-exported)
 from unlock.utils.checkpoint import load_weights
 
@@ -136,8 +135,9 @@ class UnlockPredictor:
 
     Attributes:
         model: the built model, in eval mode.
-        metadata: ``Metadata`` of ``cfg.UNLOCK.DATA.CLASS_TABLE`` (class names and colours), taken
-            from the class table rather than a dataset so that no dataset needs to be registered.
+        metadata: ``Metadata`` of the model's class table (class names and colours): the
+            metadata of the config's registered datasets, else the built-in table
+            ``cfg.UNLOCK.DATA.CLASS_TABLE``, so that no dataset needs to be registered.
 
     Example::
 
@@ -166,9 +166,8 @@ class UnlockPredictor:
             cfg.MODEL.WEIGHTS if weights is None else weights,
             allow_shape_mismatch=allow_shape_mismatch,
         )
-        self.metadata = Metadata(name=f"unlock_{cfg.UNLOCK.DATA.CLASS_TABLE}").set(
-            **class_metadata(cfg.UNLOCK.DATA.CLASS_TABLE)
-        )
+        table = self.model.class_table
+        self.metadata = Metadata(name=f"unlock_{table.name}").set(**table.metadata())
         self.aug = T.ResizeShortestEdge(
             [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
         )

@@ -31,7 +31,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..pseudo_labels import storage
 from ..pseudo_labels.datasets import register_pseudo_label_dataset
-from ..pseudo_labels.generator import generate_pseudo_labels
+from ..pseudo_labels.generator import generate_pseudo_labels, opll_class_table
 from ..utils.checkpoint import UnlockCheckpointer
 from ..utils.cli import empty_dataset_error, remove_stale_temp_files
 from ..utils.events import AtomicJSONWriter
@@ -276,6 +276,7 @@ def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
     return build_object_pool(
         records,
         pool_dir,
+        class_table=opll_class_table(cfg),
         thresholds=tuple(a.POOL_THRESHOLDS),
         max_overlap_fraction=a.MAX_OVERLAP_FRACTION,
         thing_revision=o.THING_REVISION,

@@ -1,7 +1,7 @@
 """APQ evaluator as the published OASS/UNLOCK scripts compute it: layered PQ over overlapping
 segments (docs/evaluation.md).
 
-GT layers: layer 0 = the semantic GT with thing pixels left out (void 255 stays VOID), one stuff
+GT layers: layer 0 = the semantic GT with thing pixels left out (void stays VOID), one stuff
 segment per present class; one layer per amodal thing of the protocol's ground truth
 (docs/evaluation.md "Ground truth": as published for oass, repaired for strict).
 Prediction layers (from ``outputs["amodal_panoptic_seg"]``): layer 0 = ``stuff_seg`` with the pixels
@@ -17,8 +17,6 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from unlock.classes import IGNORE_LABEL, NUM_CLASSES, STUFF_TRAIN_IDS, THING_TRAIN_IDS
-
 from .ground_truth import ImageGroundTruth
 from .overlap import (
     label_counts_in_masks,
@@ -33,10 +31,6 @@ from .pq_core import PQStat, match_segments
 __all__ = ["UnlockAmodalPanopticEvaluator", "amodal_pq_image"]
 
 logger = logging.getLogger(__name__)
-
-_FIRST_THING = THING_TRAIN_IDS[0]
-_N_STUFF = len(STUFF_TRAIN_IDS)
-
 
 def _union(masks: np.ndarray, boxes: np.ndarray, shape) -> np.ndarray:
     covered = np.zeros(shape, dtype=bool)
@@ -56,46 +50,51 @@ def amodal_pq_image(
 
     Args:
         gt: image ground truth.
-        stuff_seg: (H, W) stuff trainIds, 255 where void or thing.
-        thing_masks: (K, H, W) bool amodal masks; thing_cats: (K,) detector ids 0..6.
+        stuff_seg: (H, W) stuff trainIds, the ignore label where void or thing.
+        thing_masks: (K, H, W) bool amodal masks; thing_cats: (K,) detector classes.
     """
     h, w = gt.semantic.shape
-    # GT layer 0: stuff slots 0..10, void slot 11, thing pixels excluded (-1).
-    lut = np.full(256, -1, dtype=np.int64)
-    lut[STUFF_TRAIN_IDS] = np.arange(_N_STUFF)
-    lut[IGNORE_LABEL] = _N_STUFF
-    gt0 = lut[gt.semantic]
-    gt0_area = np.bincount(gt0[gt0 >= 0], minlength=_N_STUFF + 1)
-    gt_stuff = np.nonzero(gt0_area[:_N_STUFF] > 0)[0]
+    table = gt.class_table
+    stuff_ids = np.asarray(table.stuff_ids, dtype=np.int64)
+    n_stuff = len(stuff_ids)
+    # Layer-0 slots: one per stuff class, then void (n_stuff); thing pixels excluded (-1).
+    slot_of = np.full(256, -1, dtype=np.int64)
+    slot_of[stuff_ids] = np.arange(n_stuff)
+    slot_of[table.ignore_label] = n_stuff
+    gt0 = slot_of[gt.semantic]
+    gt0_area = np.bincount(gt0[gt0 >= 0], minlength=n_stuff + 1)
+    gt_stuff = np.nonzero(gt0_area[:n_stuff] > 0)[0]
 
     # Empty thing masks are no segment (the reference drops them).
     p_boxes = mask_boxes(thing_masks)
     p_areas = mask_areas(thing_masks, p_boxes)
     keep = p_areas > 0
     p_masks, p_boxes, p_areas = thing_masks[keep], p_boxes[keep], p_areas[keep]
-    p_cats = np.asarray(thing_cats, dtype=np.int64)[keep] + _FIRST_THING
+    thing_ids = np.asarray(table.thing_ids, dtype=np.int64)
+    p_cats = thing_ids[np.asarray(thing_cats, dtype=np.int64)[keep]]
     covered = _union(p_masks, p_boxes, (h, w))
 
-    # Prediction layer 0: stuff slots 0..10, void slot 11, kept-thing pixels excluded.
+    # Prediction layer 0: the same slots, kept-thing pixels excluded.
     stuff_seg = np.asarray(stuff_seg, dtype=np.int64)
-    bad = (stuff_seg != IGNORE_LABEL) & ((stuff_seg < 0) | (stuff_seg >= _N_STUFF))
+    in_byte = (stuff_seg >= 0) & (stuff_seg < 256)
+    p0 = np.where(in_byte, slot_of[np.clip(stuff_seg, 0, 255)], -1)
+    bad = p0 < 0
     if bad.any():
         logger.warning(
             "stuff_seg holds non-stuff labels %s; treated as void", np.unique(stuff_seg[bad])
         )
-    plut_in = np.where(bad, IGNORE_LABEL, stuff_seg)
-    p0 = np.where(plut_in == IGNORE_LABEL, _N_STUFF, plut_in)
+    p0[bad] = n_stuff
     p0[covered] = -1
 
-    n_g0, n_p0, n_pt = _N_STUFF + 1, _N_STUFF + 1, len(p_masks)
+    n_g0, n_p0, n_pt = n_stuff + 1, n_stuff + 1, len(p_masks)
     stuff_rows = np.zeros((n_g0, n_p0 + n_pt), dtype=np.int64)
     stuff_rows[:, :n_p0] = pair_counts(gt0, p0, n_g0, n_p0)
     stuff_rows[:, n_p0:] = label_counts_in_masks(gt0, n_g0, p_masks, p_boxes).T
     # Put the prediction void column last, as fold_pred_void expects.
     p0_area = np.bincount(p0[p0 >= 0], minlength=n_p0)
-    cols = np.r_[np.arange(_N_STUFF), n_p0 + np.arange(n_pt), _N_STUFF]
-    pred_area_all = np.r_[p0_area[:_N_STUFF], p_areas, p0_area[-1]]
-    pred_cat = np.r_[np.arange(_N_STUFF), p_cats].astype(np.int64)
+    cols = np.r_[np.arange(n_stuff), n_p0 + np.arange(n_pt), n_stuff]
+    pred_area_all = np.r_[p0_area[:n_stuff], p_areas, p0_area[-1]]
+    pred_cat = np.r_[stuff_ids, p_cats].astype(np.int64)
 
     out, rows_of = {}, {}
     for protocol in protocols:
@@ -107,9 +106,9 @@ def amodal_pq_image(
         inter = np.vstack([stuff_rows, thing_rows])[:, cols]
         rows = np.r_[gt_stuff, n_g0 + np.arange(len(thing_rows))]
         gt_area = np.r_[gt0_area[gt_stuff], gt_thing_area]
-        gt_cat = np.r_[gt_stuff, amodal.cats].astype(np.int64)
+        gt_cat = np.r_[stuff_ids[gt_stuff], amodal.cats].astype(np.int64)
         inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
-        stat = PQStat(NUM_CLASSES)
+        stat = PQStat(table.num_classes)
         match_segments(
             stat,
             inter_p[rows],
@@ -118,7 +117,7 @@ def amodal_pq_image(
             np.zeros(len(rows), dtype=bool),
             pred_area,
             cats,
-            inter_p[_N_STUFF],  # VOID only exists in GT layer 0
+            inter_p[n_stuff],  # VOID only exists in GT layer 0
             one_to_one=protocol != "oass",
             crowd_mode="all",
         )

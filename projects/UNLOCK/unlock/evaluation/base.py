@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from unlock.class_table import ClassTable, dataset_class_table
+
 from .ground_truth import GroundTruthLookup, clear_cache
 
 
@@ -16,20 +18,25 @@ def protocol_suffix(protocol: str) -> str:
 
 
 class GroundTruthEvaluator(DatasetEvaluator):
-    """Base of the metric evaluators; subclasses define ``_new_statistics`` and ``evaluate``."""
+    """Base of the metric evaluators; subclasses define ``_new_statistics`` and ``evaluate``.
+
+    The classes come from ``class_table`` or, as for detectron2's evaluators, from the
+    ``MetadataCatalog`` entry of ``dataset_name`` (:meth:`ClassTable.from_metadata`).
+    """
 
     def __init__(
         self,
         dataset_name: str,
-        class_names: Sequence[str],
         protocols: Sequence[str] = ("oass", "strict"),
         repair_amodal: bool = True,
+        *,
+        class_table: Optional[ClassTable] = None,
     ):
         self._dataset_name = dataset_name
+        self._class_table = class_table or dataset_class_table(dataset_name)
         # UNLOCK.DATA.REPAIR_AMODAL: False makes a GT amodal mask repaired at load time an error
         # of the strict protocol (the only one that scores repaired masks).
         self._repair_amodal = bool(repair_amodal)
-        self._class_names = list(class_names)
         self._protocols = list(protocols)
         self.reset()
 
@@ -39,7 +46,10 @@ class GroundTruthEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         clear_cache()
         self._gt = GroundTruthLookup(
-            self._dataset_name, repair_amodal=self._repair_amodal, protocols=self._protocols
+            self._dataset_name,
+            class_table=self._class_table,
+            repair_amodal=self._repair_amodal,
+            protocols=self._protocols,
         )
         self._stats = self._new_statistics()
 

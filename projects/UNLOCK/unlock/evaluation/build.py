@@ -9,6 +9,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.utils import comm
 
+from unlock.class_table import dataset_class_table
+
 from .amodal_panoptic import UnlockAmodalPanopticEvaluator
 from .export import PredictionExporter
 from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
@@ -69,25 +71,25 @@ def build_unlock_evaluator(
             raise ValueError(f"UNLOCK.EVAL.PROTOCOLS: unknown protocol {p!r}; expected {PROTOCOLS}")
     if not protocols:
         raise ValueError("UNLOCK.EVAL.PROTOCOLS is empty")
-    names = list(meta.stuff_classes)
-    things = list(meta.thing_classes)
+    table = dataset_class_table(dataset_name)
     min_size = cfg.UNLOCK.EVAL.MIN_REGION_SIZE
     repair = cfg.UNLOCK.DATA.REPAIR_AMODAL  # as the training mapper: False raises
+    common = dict(class_table=table)
     makers = {
-        "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, names, protocols, repair),
-        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, names, protocols, repair),
+        "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, protocols, repair, **common),
+        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, protocols, repair, **common),
         "amodal_panoptic": lambda: UnlockAmodalPanopticEvaluator(
-            dataset_name, names, protocols, repair
+            dataset_name, protocols, repair, **common
         ),
         "instance": lambda: UnlockInstanceEvaluator(
-            dataset_name, things, protocols, min_size, repair
+            dataset_name, protocols, min_size, repair, **common
         ),
         "amodal_instance": lambda: UnlockAmodalInstanceEvaluator(
-            dataset_name, things, protocols, min_size, repair
+            dataset_name, protocols, min_size, repair, **common
         ),
     }
     evaluators: List[DatasetEvaluator] = [makers[t]() for t in tasks]
     if cfg.UNLOCK.EVAL.EXPORT_PREDICTIONS:
         out = output_dir or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        evaluators.append(PredictionExporter(out, things, names))
+        evaluators.append(PredictionExporter(out, table))
     return UnlockEvaluators(evaluators, protocols)

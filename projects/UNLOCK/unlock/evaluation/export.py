@@ -6,7 +6,8 @@ Layout under ``output_dir``:
   cityscapes/amodal/<image_id>_pred.txt + mask/   the same for amodal masks
   coco_instances_results.json                     COCO results with RLE (visible masks)
   coco_amodal_instances_results.json              COCO results with RLE (amodal masks)
-Category ids are trainIds (0..17; things 11..17), the dataset id space of docs/design.md.
+Category ids are the class table's trainIds (semantic ids), the dataset id space of
+docs/design.md.
 """
 
 import itertools
@@ -18,7 +19,7 @@ import numpy as np
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from unlock.classes import THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 from unlock.utils.file_io import atomic_write_bytes, atomic_write_image, atomic_write_json
 from unlock.utils.masks import encode_rle, mask_to_box
 
@@ -33,11 +34,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FIRST_THING = THING_TRAIN_IDS[0]
-
-
 def export_panoptic(
-    image_id: str, pan: np.ndarray, segments_info: List[Dict], out_dir: str
+    image_id: str, pan: np.ndarray, segments_info: List[Dict], out_dir: str, *,
+    class_table: ClassTable,
 ) -> Dict:
     """Writes ``panoptic/<image_id>.png`` (id = R + 256 G + 256^2 B) and returns its JSON entry."""
     pan = np.asarray(pan, dtype=np.uint32)
@@ -50,7 +49,9 @@ def export_panoptic(
         area = int(areas[s["id"]]) if s["id"] < len(areas) else 0
         if area == 0:
             continue
-        cat = int(s["category_id"]) + (_FIRST_THING if s.get("isthing") else 0)
+        cat = int(s["category_id"])
+        if s.get("isthing"):
+            cat = class_table.semantic_id(cat)
         segs.append(
             {
                 "id": int(s["id"]),
@@ -64,12 +65,13 @@ def export_panoptic(
 
 
 def export_cityscapes_instances(
-    image_id: str, masks: np.ndarray, scores: Sequence[float], classes: Sequence[int], out_dir: str
+    image_id: str, masks: np.ndarray, scores: Sequence[float], classes: Sequence[int],
+    out_dir: str, *, class_table: ClassTable,
 ) -> str:
     """Writes ``<image_id>_pred.txt`` with lines ``mask/<png> <trainId> <score>`` and the masks."""
     lines = []
     for i, (m, s, c) in enumerate(zip(masks, scores, classes)):
-        tid = int(c) + _FIRST_THING
+        tid = class_table.semantic_id(int(c))
         rel = f"mask/{image_id}_{i}_{tid}.png"
         atomic_write_image(os.path.join(out_dir, rel), (np.asarray(m, bool) * 255).astype(np.uint8))
         lines.append(f"{rel} {tid} {float(s):.6f}\n")
@@ -79,7 +81,8 @@ def export_cityscapes_instances(
 
 
 def coco_instance_results(
-    image_id: str, masks: np.ndarray, scores: Sequence[float], classes: Sequence[int]
+    image_id: str, masks: np.ndarray, scores: Sequence[float], classes: Sequence[int], *,
+    class_table: ClassTable,
 ) -> List[Dict]:
     """COCO detection-results entries with RLE masks (str counts) and XYWH boxes of the mask."""
     out = []
@@ -88,7 +91,7 @@ def coco_instance_results(
         out.append(
             {
                 "image_id": image_id,
-                "category_id": int(c) + _FIRST_THING,
+                "category_id": class_table.semantic_id(int(c)),
                 "segmentation": encode_rle(m),
                 "score": float(s),
                 "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
@@ -100,10 +103,9 @@ def coco_instance_results(
 class PredictionExporter(DatasetEvaluator):
     """Writes every prediction in the formats above; ``evaluate`` writes the JSON files."""
 
-    def __init__(self, output_dir: str, thing_classes: Sequence[str], stuff_classes=None):
+    def __init__(self, output_dir: str, class_table: ClassTable):
         self._dir = output_dir
-        self._thing_classes = list(thing_classes)
-        self._stuff_classes = list(stuff_classes) if stuff_classes else None
+        self._class_table = class_table
         self.reset()
 
     def reset(self) -> None:
@@ -118,7 +120,9 @@ class PredictionExporter(DatasetEvaluator):
             )
             if "panoptic_seg" in out:
                 pan, segs = out["panoptic_seg"]
-                self._panoptic.append(export_panoptic(image_id, _to_numpy(pan), segs, self._dir))
+                self._panoptic.append(export_panoptic(
+                    image_id, _to_numpy(pan), segs, self._dir, class_table=self._class_table
+                ))
             inst = out.get("instances")
             if inst is None or len(inst) == 0:
                 inst_fields = []
@@ -136,8 +140,12 @@ class PredictionExporter(DatasetEvaluator):
                     else np.zeros((0, 1, 1), bool)
                 )
                 cs_dir = os.path.join(self._dir, "cityscapes", sub)
-                export_cityscapes_instances(image_id, masks, scores, classes, cs_dir)
-                store.extend(coco_instance_results(image_id, masks, scores, classes))
+                export_cityscapes_instances(
+                    image_id, masks, scores, classes, cs_dir, class_table=self._class_table
+                )
+                store.extend(coco_instance_results(
+                    image_id, masks, scores, classes, class_table=self._class_table
+                ))
 
     def evaluate(self):
         panoptic = list(itertools.chain(*comm.gather(self._panoptic, dst=0)))
@@ -145,12 +153,14 @@ class PredictionExporter(DatasetEvaluator):
         coco_amodal = list(itertools.chain(*comm.gather(self._coco_amodal, dst=0)))
         if not comm.is_main_process():
             return None
-        pan_json = {"annotations": panoptic}
-        if self._stuff_classes:
-            pan_json["categories"] = [
-                {"id": i, "name": n, "isthing": int(i in THING_TRAIN_IDS)}
-                for i, n in enumerate(self._stuff_classes)
-            ]
+        table = self._class_table
+        pan_json = {
+            "annotations": panoptic,
+            "categories": [
+                {"id": i, "name": n, "isthing": int(table.is_thing(i))}
+                for i, n in enumerate(table.names)
+            ],
+        }
         atomic_write_json(os.path.join(self._dir, "panoptic.json"), pan_json)
         atomic_write_json(os.path.join(self._dir, "coco_instances_results.json"), coco)
         atomic_write_json(

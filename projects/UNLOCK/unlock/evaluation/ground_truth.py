@@ -1,7 +1,7 @@
 """Evaluation ground truth built from a labelled dataset dict (docs/design.md "Dataset dicts").
 
 One :class:`ImageGroundTruth` per image holds everything the five evaluators need: the visible
-panoptic id map and its segments, the semantic map (crowd and void -> 255), the Cityscapes-style
+panoptic id map and its segments, the semantic map (crowd and void -> the ignore label), the Cityscapes-style
 instance id map (for AP), and, per protocol, the amodal instances that enter APQ and AAP
 (docs/evaluation.md "Ground truth"): ``oass`` takes the amodal annotations as published, never
 the training-time repair; ``strict`` the loaders' repaired masks. A small LRU cache lets the
@@ -24,7 +24,7 @@ except ImportError:  # PIL fallback
 
 from detectron2.data import DatasetCatalog
 
-from unlock.classes import IGNORE_LABEL, LABEL_DIVISOR, NUM_CLASSES, THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 from unlock.data.amodal_segmentation import decode_checked
 from unlock.data.validation import DatasetFormatError
 
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 # Panoptic / instance PNG value of void pixels (docs/design.md "Dataset dicts").
 GT_VOID_ID = 255
-_FIRST_THING = THING_TRAIN_IDS[0]
 # Annotation key of the amodal mask as published, kept by the loaders when they repair it.
 PUBLISHED_KEY = "amodal_segmentation_published"
 
@@ -51,7 +50,7 @@ PUBLISHED_KEY = "amodal_segmentation_published"
 class AmodalGroundTruth(NamedTuple):
     """The amodal things of one image that enter APQ and AAP under one protocol.
 
-    masks: (N, H, W) bool; ids: (N,) visible panoptic segment ids; cats: (N,) trainIds 11..17.
+    masks: (N, H, W) bool; ids: (N,) visible panoptic segment ids; cats: (N,) thing trainIds.
     """
 
     masks: np.ndarray
@@ -64,15 +63,16 @@ class ImageGroundTruth:
 
     Attributes:
         image_id: str.
-        pan_ids: (H, W) int32 visible panoptic ids (stuff/crowd = trainId, thing = c*1000+k,
-            255 = void).
+        pan_ids: (H, W) int32 visible panoptic ids (stuff/crowd = trainId, thing = c * label
+            divisor + k, 255 = void).
         seg_ids, seg_cats, seg_crowd, seg_areas: (S,) the JSON ``segments_info`` (areas untouched).
-        semantic: (H, W) uint8 trainIds, 255 on void, crowd and unknown ids.
+        semantic: (H, W) uint8 trainIds, the ignore label on void, crowd and unknown ids.
         instance_ids: (H, W) int32 Cityscapes instance ids (instance PNG, else ``pan_ids``).
         void: (H, W) bool, ``instance_ids == 255``.
         amodal_masks, amodal_ids, amodal_cats: the fields of ``amodal("oass")``.
 
     Passing ``amodal_masks`` (with ids and cats) sets the amodal GT of every protocol.
+    ``class_table`` gives the ignore label and the thing ids of the derived maps.
     """
 
     def __init__(
@@ -90,8 +90,11 @@ class ImageGroundTruth:
         amodal_ids=None,
         amodal_cats=None,
         dataset_dict=None,
+        *,
+        class_table: ClassTable,
     ):
         self.image_id = image_id
+        self.class_table = class_table
         self.pan_ids = pan_ids
         self.seg_ids, self.seg_cats, self.seg_crowd, self.seg_areas = (
             seg_ids,
@@ -109,8 +112,9 @@ class ImageGroundTruth:
 
     @cached_property
     def semantic(self) -> np.ndarray:
-        sem_values = np.where(self.seg_crowd, IGNORE_LABEL, self.seg_cats)
-        return id_lookup(self.pan_ids, self.seg_ids, sem_values, IGNORE_LABEL).astype(np.uint8)
+        ignore = self.class_table.ignore_label
+        sem_values = np.where(self.seg_crowd, ignore, self.seg_cats)
+        return id_lookup(self.pan_ids, self.seg_ids, sem_values, ignore).astype(np.uint8)
 
     @cached_property
     def instance_ids(self) -> np.ndarray:
@@ -124,7 +128,7 @@ class ImageGroundTruth:
 
     @cached_property
     def _amodal(self) -> Dict[str, AmodalGroundTruth]:
-        return _amodal_instances(self._dict, *self.pan_ids.shape)
+        return _amodal_instances(self._dict, *self.pan_ids.shape, self.class_table)
 
     def amodal(self, protocol: str) -> AmodalGroundTruth:
         """The APQ / AAP ground truth of ``protocol``. Both protocols get the same object when no
@@ -192,7 +196,9 @@ def _valid_inclusive_box(mask: np.ndarray) -> bool:
     return cols[-1] > cols[0]
 
 
-def _amodal_instances(dataset_dict: Dict, h: int, w: int) -> Dict[str, AmodalGroundTruth]:
+def _amodal_instances(
+    dataset_dict: Dict, h: int, w: int, class_table: ClassTable
+) -> Dict[str, AmodalGroundTruth]:
     """The APQ / AAP things of both protocols.
 
     A thing enters when it is not crowd, has a visible and an amodal mask, and both pass the
@@ -213,8 +219,8 @@ def _amodal_instances(dataset_dict: Dict, h: int, w: int) -> Dict[str, AmodalGro
         visible = decode_checked(ann["segmentation"], h, w, f"{where} visible mask")
         if not _valid_inclusive_box(visible):
             continue
-        cat = int(ann["category_id"]) + _FIRST_THING
-        if seg_id and seg_id // LABEL_DIVISOR != cat:
+        cat = class_table.semantic_id(int(ann["category_id"]))
+        if seg_id and seg_id // class_table.label_divisor != cat:
             raise ValueError(f"{name}: segment {seg_id} has category_id {ann['category_id']}")
         used = decode_checked(ann["amodal_segmentation"], h, w, f"{where} amodal mask")
         published = used
@@ -244,7 +250,7 @@ def _stack(masks, ids, cats, h: int, w: int) -> AmodalGroundTruth:
     )
 
 
-def build_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
+def build_ground_truth(dataset_dict: Dict, class_table: ClassTable) -> ImageGroundTruth:
     """Builds the GT of one labelled image (reads the panoptic PNG now; the instance PNG and the
     amodal annotations when first needed).
 
@@ -260,8 +266,10 @@ def build_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
     pan_ids = _read_id_png(dataset_dict["pan_seg_file_name"], h, w)
     segs = dataset_dict["segments_info"]
     seg_cats = np.array([s["category_id"] for s in segs], dtype=np.int64)
-    if len(seg_cats) and (seg_cats.min() < 0 or seg_cats.max() >= NUM_CLASSES):
-        raise ValueError(f"{name}: segments_info category_id outside 0..{NUM_CLASSES - 1}")
+    n = class_table.num_classes
+    if len(seg_cats) and (seg_cats.min() < 0 or seg_cats.max() >= n):
+        raise ValueError(f"{name}: segments_info category_id outside 0..{n - 1} (the classes of "
+                         f"class table {class_table.name!r})")
     return ImageGroundTruth(
         image_id=str(dataset_dict.get("image_id", name)),
         pan_ids=pan_ids,
@@ -270,6 +278,7 @@ def build_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
         seg_crowd=np.array([bool(s.get("iscrowd", 0)) for s in segs], dtype=bool),
         seg_areas=np.array([s.get("area", 0) for s in segs], dtype=np.int64),
         dataset_dict=dataset_dict,
+        class_table=class_table,
     )
 
 
@@ -278,9 +287,10 @@ _CACHE: "OrderedDict[Tuple, ImageGroundTruth]" = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def load_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
+def load_ground_truth(dataset_dict: Dict, class_table: ClassTable) -> ImageGroundTruth:
     """:func:`build_ground_truth` behind a small LRU keyed by the image's files."""
     key = (
+        class_table,
         dataset_dict.get("file_name"),
         dataset_dict.get("pan_seg_file_name"),
         dataset_dict.get("instance_file_name"),
@@ -289,7 +299,7 @@ def load_ground_truth(dataset_dict: Dict) -> ImageGroundTruth:
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    gt = build_ground_truth(dataset_dict)
+    gt = build_ground_truth(dataset_dict, class_table)
     _CACHE[key] = gt
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -307,9 +317,15 @@ class GroundTruthLookup:
     in the DatasetCatalog, looked up by ``image_id`` (the catalog is read once, on first need)."""
 
     def __init__(
-        self, dataset_name: str, *, repair_amodal: bool = True, protocols=("oass", "strict")
+        self,
+        dataset_name: str,
+        *,
+        class_table: ClassTable,
+        repair_amodal: bool = True,
+        protocols=("oass", "strict"),
     ):
         self._dataset_name = dataset_name
+        self._class_table = class_table
         self._repair_amodal = repair_amodal
         self._protocols = tuple(protocols)
         self._by_id: Dict[str, Dict] = None
@@ -346,4 +362,4 @@ class GroundTruthLookup:
                         f"visible mask of segment {ann.get('segment_id')} is not inside its "
                         "amodal mask (UNLOCK.DATA.REPAIR_AMODAL=False)"
                     )
-        return load_ground_truth(dataset_dict)
+        return load_ground_truth(dataset_dict, self._class_table)

@@ -9,11 +9,11 @@ applied to the amodal area, void from the visible map.
 
 import logging
 from collections import OrderedDict
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from unlock.classes import LABEL_DIVISOR, THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 
 from .base import GroundTruthEvaluator, protocol_suffix
 from .ground_truth import GT_VOID_ID, ImageGroundTruth
@@ -30,10 +30,6 @@ from .panoptic import _to_numpy
 __all__ = ["UnlockInstanceEvaluator", "UnlockAmodalInstanceEvaluator", "visible_ap_inputs"]
 
 logger = logging.getLogger(__name__)
-
-_FIRST_THING = THING_TRAIN_IDS[0]
-_NUM_THINGS = len(THING_TRAIN_IDS)
-
 
 def _pred_arrays(instances, field: str, shape) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(instances) == 0 or not instances.has(field):
@@ -69,8 +65,10 @@ def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) 
     else:  # sparse 24-bit ids
         present, c = np.unique(ids, return_counts=True)
         counts = dict(zip(present.tolist(), c.tolist()))
-    label = np.where(present < LABEL_DIVISOR, present, present // LABEL_DIVISOR)
-    is_thing = (label >= _FIRST_THING) & (label < _FIRST_THING + _NUM_THINGS)
+    divisor = gt.class_table.label_divisor
+    label = np.where(present < divisor, present, present // divisor)
+    thing_class = gt.class_table.thing_classes_of(label)
+    is_thing = thing_class >= 0
     gt_ids = present[is_thing]
     gt_count = np.array([counts[i] for i in gt_ids], dtype=np.int64)
     n_gt = len(gt_ids)
@@ -83,8 +81,8 @@ def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) 
         slots = id_lookup(ids[y0:y1, x0:x1][masks[k, y0:y1, x0:x1]], keys, values, -1)
         counts_in[k] = np.bincount(slots[slots >= 0], minlength=n_gt + 1)
     return dict(
-        gt_cls=label[is_thing] - _FIRST_THING,
-        gt_group=gt_ids < LABEL_DIVISOR,
+        gt_cls=thing_class[is_thing],
+        gt_group=gt_ids < divisor,
         gt_count=gt_count,
         pred_cls=classes,
         pred_score=scores,
@@ -105,7 +103,7 @@ def amodal_ap_inputs(
     g_masks = amodal.masks
     g_boxes = mask_boxes(g_masks)
     return dict(
-        gt_cls=amodal.cats - _FIRST_THING,
+        gt_cls=gt.class_table.thing_classes_of(amodal.cats),
         gt_group=np.zeros(len(g_masks), dtype=bool),
         gt_count=mask_areas(g_masks, g_boxes),
         pred_cls=classes,
@@ -125,16 +123,18 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
     def __init__(
         self,
         dataset_name: str,
-        thing_classes: Sequence[str],
         protocols: Sequence[str] = ("oass", "strict"),
         min_region_size: int = 100,
         repair_amodal: bool = True,
+        *,
+        class_table: Optional[ClassTable] = None,
     ):
         self._min_region_size = int(min_region_size)
-        super().__init__(dataset_name, thing_classes, protocols, repair_amodal)
+        super().__init__(dataset_name, protocols, repair_amodal, class_table=class_table)
 
     def _new_statistics(self) -> Dict[str, APAccumulator]:
-        return {p: APAccumulator(_NUM_THINGS, p, self._min_region_size) for p in self._protocols}
+        n = self._class_table.num_things
+        return {p: APAccumulator(n, p, self._min_region_size) for p in self._protocols}
 
     def _inputs(self, gt: ImageGroundTruth, protocol: str, masks, scores, classes) -> Dict:
         return visible_ap_inputs(gt, masks, scores, classes)
@@ -163,7 +163,7 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
             return None
         res = OrderedDict()
         for p in self._protocols:
-            summary = summarize_ap(totals[p].compute(), self._class_names)
+            summary = summarize_ap(totals[p].compute(), self._class_table.thing_names)
             sfx = protocol_suffix(p)
             for k, v in summary.items():
                 if "-" not in k or p == self._protocols[0]:

@@ -1,6 +1,7 @@
 """Visible PQ evaluator on ``outputs["panoptic_seg"]`` (docs/evaluation.md).
 
-Our model writes detectron2 panoptic output (ids from 1, 0 = void, thing category 0..6). The oass
+Our model writes detectron2 panoptic output (ids from 1, 0 = void, thing category = detector
+class). The oass
 protocol re-encodes it the way the reference does (stuff c*1000, thing c*1000+k, void 255000 -> 0)
 so that void pixels join the road segment. The strict protocol keeps void out of every
 segment, computes GT areas from the pixels and counts all same-category crowd as ignore.
@@ -13,7 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from unlock.classes import NUM_CLASSES, THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 
 from .base import GroundTruthEvaluator, protocol_suffix
 from .ground_truth import GT_VOID_ID, ImageGroundTruth
@@ -30,7 +31,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FIRST_THING = THING_TRAIN_IDS[0]
+# The reference decodes its void id 0 as a segment of class 0 (road in K2B/A2B): in the oass
+# protocol void pixels join the predicted class-0 segment.
 ROAD = 0
 # Prediction encoding of the published scripts: stuff c*1000, thing c*1000+k.
 REF_DIVISOR = 1000
@@ -40,7 +42,9 @@ def _to_numpy(x) -> np.ndarray:
     return x.to("cpu").numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def reference_segments(segments_info: List[Dict]) -> Tuple[Dict[int, int], np.ndarray]:
+def reference_segments(
+    segments_info: List[Dict], class_table: ClassTable
+) -> Tuple[Dict[int, int], np.ndarray]:
     """Maps detectron2 segment ids onto the reference segments.
 
     Stuff segments of one class merge (the reference id c*1000 is per class); thing segments get
@@ -53,15 +57,16 @@ def reference_segments(segments_info: List[Dict]) -> Tuple[Dict[int, int], np.nd
     counters: Dict[int, int] = {}
     for s in segments_info:
         if s.get("isthing", False):
-            c = int(s["category_id"]) + _FIRST_THING
+            c = class_table.semantic_id(int(s["category_id"]))
             counters[c] = counters.get(c, 0) + 1
             ref_of[int(s["id"])] = c * REF_DIVISOR + counters[c]
         else:
             ref_of[int(s["id"])] = int(s["category_id"]) * REF_DIVISOR
     ref_ids = sorted(set(ref_of.values()))
     cats = np.array(ref_ids, dtype=np.int64) // REF_DIVISOR
-    if len(cats) and (cats.min() < 0 or cats.max() >= NUM_CLASSES):
-        raise ValueError(f"panoptic_seg has a category outside the 18 classes: {sorted(set(cats))}")
+    n = class_table.num_classes
+    if len(cats) and (cats.min() < 0 or cats.max() >= n):
+        raise ValueError(f"panoptic_seg has a category outside the {n} classes: {sorted(set(cats))}")
     slot = {r: i for i, r in enumerate(ref_ids)}
     return {k: slot[r] for k, r in ref_of.items()}, cats
 
@@ -124,7 +129,7 @@ def visible_pq_image(
     gt: ImageGroundTruth, pan: np.ndarray, segments_info: List[Dict], protocols: Sequence[str]
 ) -> Dict[str, PQStat]:
     """PQ statistics of one image for each protocol (one bincount for all pairs)."""
-    slot_of, pred_cat = reference_segments(segments_info)
+    slot_of, pred_cat = reference_segments(segments_info, gt.class_table)
     pan = np.asarray(pan)
     if pan.size and pan.min() < 0:
         raise ValueError("panoptic_seg ids must be >= 0")
@@ -145,7 +150,7 @@ def visible_pq_image(
     out = {}
     for protocol in protocols:
         inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
-        stat = PQStat(NUM_CLASSES)
+        stat = PQStat(gt.class_table.num_classes)
         if protocol == "oass":
             gt_area = gt.seg_areas  # the reference takes GT areas from the JSON
         else:
@@ -168,15 +173,15 @@ def visible_pq_image(
 
 def pq_results(
     stat: PQStat,
-    class_names: Sequence[str],
+    class_table: ClassTable,
     names: Sequence[str],
     suffix: str,
     per_class: bool = True,
 ) -> Dict[str, float]:
     """Flat detectron2-style dict (x100), e.g. names=("PQ", "SQ", "RQ"): PQ, SQ, RQ, PQ_th, ...,
     PQ_st, ..., and with ``per_class`` "PQ-<class><suffix>"."""
-    isthing = [i in THING_TRAIN_IDS for i in range(NUM_CLASSES)]
-    summary = summarize_pq(stat, isthing, class_names)
+    isthing = [class_table.is_thing(i) for i in range(class_table.num_classes)]
+    summary = summarize_pq(stat, isthing, class_table.names)
     res = OrderedDict()
     for group, tag in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
         for name, key in zip(names, ("pq", "sq", "rq")):
@@ -194,7 +199,7 @@ class PQFamilyEvaluator(GroundTruthEvaluator):
     _METRICS: Tuple[str, str, str] = ("", "", "")
 
     def _new_statistics(self) -> Dict[str, PQStat]:
-        return {p: PQStat(NUM_CLASSES) for p in self._protocols}
+        return {p: PQStat(self._class_table.num_classes) for p in self._protocols}
 
     def evaluate(self):
         totals = self._summed_statistics()
@@ -204,7 +209,7 @@ class PQFamilyEvaluator(GroundTruthEvaluator):
         for p in self._protocols:
             first = p == self._protocols[0]
             res.update(
-                pq_results(totals[p], self._class_names, self._METRICS, protocol_suffix(p), first)
+                pq_results(totals[p], self._class_table, self._METRICS, protocol_suffix(p), first)
             )
         return OrderedDict([(self._RESULT_KEY, res)])
 

@@ -7,8 +7,6 @@ from typing import Dict
 import numpy as np
 import torch
 
-from unlock.classes import NUM_CLASSES
-
 from .base import GroundTruthEvaluator, protocol_suffix
 from .overlap import pair_counts
 
@@ -17,10 +15,9 @@ __all__ = ["UnlockSemSegEvaluator", "semantic_metrics", "confusion_matrix"]
 logger = logging.getLogger(__name__)
 
 
-def confusion_matrix(
-    pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASSES
-) -> np.ndarray:
-    """(C+1, C+1) counts, rows = prediction, columns = GT; index C collects GT ignore (255).
+def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C+1, C+1) counts, rows = prediction, columns = GT; index C collects GT ignore (any
+    value outside 0..C-1).
 
     Raises:
         ValueError if a prediction is outside 0..C-1 (the reference's bincount would break).
@@ -67,11 +64,12 @@ def semantic_metrics(conf: np.ndarray, protocol: str = "oass") -> Dict[str, obje
 
 
 class UnlockSemSegEvaluator(GroundTruthEvaluator):
-    """mIoU on ``outputs["sem_seg"]`` (argmax of (18, H, W) probabilities) against the GT built
-    from the panoptic PNG (crowd/void -> 255), for one or both protocols."""
+    """mIoU on ``outputs["sem_seg"]`` (argmax of (C, H, W) probabilities) against the GT built
+    from the panoptic PNG (crowd/void -> ignore), for one or both protocols."""
 
     def _new_statistics(self) -> np.ndarray:
-        return np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), dtype=np.int64)
+        n = self._class_table.num_classes
+        return np.zeros((n + 1, n + 1), dtype=np.int64)
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
@@ -87,7 +85,7 @@ class UnlockSemSegEvaluator(GroundTruthEvaluator):
                 raise ValueError(
                     f"{inp.get('file_name')}: sem_seg {sem.shape} vs GT {gt.semantic.shape}"
                 )
-            self._stats += confusion_matrix(sem, gt.semantic)
+            self._stats += confusion_matrix(sem, gt.semantic, self._class_table.num_classes)
 
     def evaluate(self):
         confs = self._gathered_statistics()
@@ -104,7 +102,7 @@ class UnlockSemSegEvaluator(GroundTruthEvaluator):
             res["pACC" + sfx] = 100 * m["pACC"]
             if protocol == self._protocols[0]:
                 seen = conf[:-1, :-1].sum(axis=0) + conf[:-1, :-1].sum(axis=1) > 0
-                for name, v, s in zip(self._class_names, m["IoU"], seen):
+                for name, v, s in zip(self._class_table.names, m["IoU"], seen):
                     # Classes neither in the GT nor predicted: NaN (they count in no mean).
                     res[f"IoU-{name}"] = 100 * float(v) if s else float("nan")
         return OrderedDict(sem_seg=res)

@@ -1,7 +1,7 @@
 """AmodalPanopticFPN: five seamless-segmentation outputs from one forward pass.
 
-Backbone + FPN, a semantic FPN head over all 18 classes, and ``AmodalROIHeads`` (box, visible and
-amodal mask heads on shared amodal boxes). In eval mode the semantic probabilities, the detections
+Backbone + FPN, a semantic FPN head over every class of the dataset's class table (stuff and
+things), and ``AmodalROIHeads`` (box, visible and amodal mask heads on shared amodal boxes). In eval mode the semantic probabilities, the detections
 with both masks, and the two fused outputs (panoptic and amodal panoptic, docs/design.md
 "Occlusion-aware fusion") are returned;
 semantic / instance / amodal instance come directly from the heads (paper Sec. 3.1 and Fig. 8).
@@ -17,7 +17,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, PanopticFPN
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
-from ..classes import STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from ..class_table import ClassTable, class_table_from_config
 from .uncertain_boxes import UncertaintyAwareRPN, has_uncertain_boxes
 from .postprocessing import (
     OVERLAP_ORDERS,
@@ -38,6 +38,7 @@ class AmodalPanopticFPN(PanopticFPN):
     def __init__(
         self,
         *,
+        class_table: ClassTable,
         combine_on: bool = True,
         fusion_kwargs: Dict = None,
         sem_seg_loss_weight: float = 1.0,
@@ -45,6 +46,9 @@ class AmodalPanopticFPN(PanopticFPN):
     ):
         """
         Args:
+            class_table: the dataset's classes (:func:`unlock.class_table.class_table_from_config`
+                reads them from the datasets' metadata); the semantic head predicts all of them,
+                the detector its things.
             combine_on: also return ``panoptic_seg`` and ``amodal_panoptic_seg`` in inference.
             fusion_kwargs: keyword options of
                 :func:`unlock.modeling.postprocessing.combine_amodal_panoptic_outputs`.
@@ -54,6 +58,7 @@ class AmodalPanopticFPN(PanopticFPN):
                 roi_heads, pixel_mean, pixel_std, ...).
         """
         super().__init__(**kwargs)
+        self.class_table = class_table
         self.combine_on = combine_on
         self.fusion_kwargs = dict(fusion_kwargs or {})
         order = self.fusion_kwargs.get("overlap_order", "score")
@@ -66,12 +71,10 @@ class AmodalPanopticFPN(PanopticFPN):
         ret = super().from_config(cfg)
         node = cfg.MODEL.AMODAL_PANOPTIC_FPN
         comb = node.COMBINE
-        if cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES != len(STUFF_TRAIN_IDS) + len(THING_TRAIN_IDS):
-            raise ValueError(
-                "AmodalPanopticFPN's semantic head predicts all 18 classes (stuff and things); "
-                f"got MODEL.SEM_SEG_HEAD.NUM_CLASSES={cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES}"
-            )
         ret.update(
+            # Also checks SEM_SEG_HEAD.NUM_CLASSES (every class, stuff and things) and
+            # ROI_HEADS.NUM_CLASSES (the things) against the datasets' metadata.
+            class_table=class_table_from_config(cfg),
             combine_on=node.COMBINE_ON,
             sem_seg_loss_weight=node.SEM_SEG_LOSS_WEIGHT,
             combine_stuff_area_thresh=comb.STUFF_AREA_LIMIT,
@@ -84,8 +87,6 @@ class AmodalPanopticFPN(PanopticFPN):
                 "clip_to_semantic_things": comb.CLIP_TO_SEMANTIC_THINGS,
                 "overlap_order": comb.OVERLAP_ORDER,
                 "amodal_includes_visible": comb.AMODAL_INCLUDES_VISIBLE,
-                "thing_train_ids": list(THING_TRAIN_IDS),
-                "stuff_train_ids": list(STUFF_TRAIN_IDS),
             },
         )
         return ret
@@ -130,8 +131,8 @@ class AmodalPanopticFPN(PanopticFPN):
 
         Returns:
             list of dicts, one per image, with
-            "sem_seg": (18, H, W) softmax probabilities at the output size;
-            "instances": Instances with pred_boxes (amodal), scores, pred_classes (0..6),
+            "sem_seg": (C, H, W) softmax probabilities at the output size;
+            "instances": Instances with pred_boxes (amodal), scores, pred_classes (detector classes),
             pred_masks and pred_amodal_masks (N, H, W) bool, paired by row;
             "panoptic_seg": (ids (H, W) int32, segments_info) and
             "amodal_panoptic_seg": dict(stuff_seg, thing_masks, segments_info), when COMBINE_ON
@@ -156,7 +157,8 @@ class AmodalPanopticFPN(PanopticFPN):
             result = {"sem_seg": sem_probs, "instances": instances}
             if self.combine_on:
                 panoptic, amodal = combine_amodal_panoptic_outputs(
-                    instances, sem_probs.argmax(dim=0), **self.fusion_kwargs
+                    instances, sem_probs.argmax(dim=0), class_table=self.class_table,
+                    **self.fusion_kwargs,
                 )
                 result["panoptic_seg"] = panoptic
                 result["amodal_panoptic_seg"] = amodal

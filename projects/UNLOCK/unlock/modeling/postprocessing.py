@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from detectron2.structures import Instances
 
-from ..classes import IGNORE_LABEL, STUFF_TRAIN_IDS, THING_TRAIN_IDS
+from ..class_table import ClassTable
 from .mask_paste import amodal_detector_postprocess  # re-exported: callers import it from here
 
 __all__ = [
@@ -131,15 +131,14 @@ def combine_visible_panoptic(
     clip_to_semantic_things: bool = True,
     overlap_order: str = "score",
     amodal_includes_visible: bool = True,
-    thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
-    stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
+    class_table: ClassTable,
 ) -> Tuple[torch.Tensor, List[Dict]]:
     """Panoptic segmentation from the semantic argmax and the visible masks (fusion rules 1-4).
 
     Args:
         instances: detections at image size with ``pred_masks`` (N, H, W), ``scores``,
-            ``pred_classes`` (0..6).
-        semantic: (H, W) long trainIds 0..17 (argmax of the semantic head).
+            ``pred_classes`` (detector classes).
+        semantic: (H, W) long semantic ids (argmax of the semantic head).
         instances_score_thresh: masks with score >= this are painted.
         stuff_area_limit: stuff segments with fewer pixels become void.
         thing_class_from_semantic: class of a thing segment by semantic majority vote over its
@@ -148,12 +147,12 @@ def combine_visible_panoptic(
             rest of the mask becomes void, not stuff, as in the reference.
         overlap_order: "score" (higher score keeps the pixel, detectron2) or "reference"
             (paint class by class, score descending inside a class, later overwrites).
-        thing_train_ids, stuff_train_ids: class split of the 18-class space.
+        class_table: the classes (which semantic ids are things, the ignore label).
 
     Returns:
         panoptic_seg: (H, W) int32, 0 = void, segments 1..S (things first).
         segments_info: list of {id, isthing, category_id, area, score?, instance_id?}; thing
-            category_id is 0..6, stuff category_id is its trainId.
+            category_id is its detector class, stuff category_id is its semantic id.
     """
     masks = instances.pred_masks
     _check_inputs(semantic, masks, "pred_masks")
@@ -161,7 +160,7 @@ def combine_visible_panoptic(
         raise ValueError(f"OVERLAP_ORDER={overlap_order!r}; expected one of {OVERLAP_ORDERS}")
     device = semantic.device
     semantic = semantic.to(torch.long).clamp(0, 255)
-    thing_index, thing_lut = _label_luts(device, thing_train_ids)
+    thing_index, thing_lut = _label_luts(device, class_table.thing_ids)
     scores = instances.scores.to(device)
     classes = instances.pred_classes.to(device)
 
@@ -193,9 +192,9 @@ def combine_visible_panoptic(
     tidx = thing_index[semantic]
     vote_pixels = seg_pixels & (tidx >= 0)
     counts = torch.bincount(
-        owner[vote_pixels] * len(thing_train_ids) + tidx[vote_pixels],
-        minlength=num * len(thing_train_ids),
-    ).reshape(num, len(thing_train_ids))
+        owner[vote_pixels] * class_table.num_things + tidx[vote_pixels],
+        minlength=num * class_table.num_things,
+    ).reshape(num, class_table.num_things)
     category = _categories(counts, classes[order], thing_class_from_semantic)
 
     segments: List[Dict] = []
@@ -217,7 +216,7 @@ def combine_visible_panoptic(
         )
     panoptic = torch.where(seg_pixels, seg_id[owner], torch.zeros_like(seg_id[owner]))
 
-    stuff, kept = _stuff_map(semantic, owner < 0, stuff_train_ids, stuff_area_limit, -1)
+    stuff, kept = _stuff_map(semantic, owner < 0, class_table.stuff_ids, stuff_area_limit, -1)
     base = len(segments) + 1
     panoptic = torch.where(stuff >= 0, (stuff + base).to(torch.int32), panoptic)
     for j, (c, a) in enumerate(kept):
@@ -236,8 +235,7 @@ def combine_amodal_panoptic(
     thing_class_from_semantic: bool = True,
     clip_to_semantic_things: bool = True,
     amodal_includes_visible: bool = True,
-    thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
-    stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
+    class_table: ClassTable,
 ) -> Dict:
     """Amodal panoptic segmentation: a stuff map plus overlapping amodal thing masks (rule 5).
 
@@ -252,21 +250,21 @@ def combine_amodal_panoptic(
     Args:
         instances: detections at image size with ``pred_amodal_masks`` (N, H, W), ``scores``,
             ``pred_classes``.
-        semantic: (H, W) trainIds.
+        semantic: (H, W) semantic ids.
         panoptic_seg, panoptic_segments: output of :func:`combine_visible_panoptic` for the same
             detections (None: no visible link, ``visible_id`` = 0).
         amodal_score_thresh: amodal masks with score >= this are kept.
         other args: as in :func:`combine_visible_panoptic`.
 
     Returns:
-        dict(stuff_seg=(H, W) long trainId or 255, thing_masks=(K, H, W) bool,
-        segments_info=[{id 1..K, category_id 0..6, score, area, visible_id, instance_id}]).
+        dict(stuff_seg=(H, W) long semantic id or the ignore label, thing_masks=(K, H, W) bool,
+        segments_info=[{id 1..K, category_id (detector class), score, area, visible_id, instance_id}]).
     """
     masks = instances.pred_amodal_masks
     _check_inputs(semantic, masks, "pred_amodal_masks")
     device = semantic.device
     semantic = semantic.to(torch.long).clamp(0, 255)
-    thing_index, thing_lut = _label_luts(device, thing_train_ids)
+    thing_index, thing_lut = _label_luts(device, class_table.thing_ids)
     scores = instances.scores.to(device)
     classes = instances.pred_classes.to(device)
 
@@ -293,7 +291,7 @@ def combine_amodal_panoptic(
     # One code per pixel, so that one histogram per mask gives its votes, its votes away from
     # overlaps and its area: t (thing t, no overlap), T + t (thing t under an overlap), 2T (not a
     # thing pixel: counts towards the area only, when not clipping).
-    num_things = len(thing_train_ids)
+    num_things = class_table.num_things
     tidx = thing_index[semantic]
     code = torch.where(tidx >= 0, tidx + num_things * overlap.to(torch.long), 2 * num_things)
     hist = _thing_votes(seg, code, 2 * num_things + 1, _mask_bounds(seg))
@@ -318,9 +316,11 @@ def combine_amodal_panoptic(
         }
         for j, r in enumerate(keep_rows.tolist())
     ]
-    stuff_seg, kept = _stuff_map(semantic, ~union, stuff_train_ids, stuff_area_limit, -1)
-    stuff_ids = torch.tensor([c for c, _ in kept] + [IGNORE_LABEL], dtype=torch.long, device=device)
-    stuff_seg = stuff_ids[stuff_seg]  # slot -1 picks the trailing IGNORE_LABEL
+    stuff_seg, kept = _stuff_map(semantic, ~union, class_table.stuff_ids, stuff_area_limit, -1)
+    stuff_ids = torch.tensor(
+        [c for c, _ in kept] + [class_table.ignore_label], dtype=torch.long, device=device
+    )
+    stuff_seg = stuff_ids[stuff_seg]  # slot -1 picks the trailing ignore label
     # seg is this function's own tensor (``full`` is a copy), so it is returned without another
     # copy when every kept mask makes a segment.
     thing_masks = seg if len(keep_rows) == num else seg[keep_rows]
@@ -338,8 +338,7 @@ def combine_amodal_panoptic_outputs(
     clip_to_semantic_things: bool = True,
     overlap_order: str = "score",
     amodal_includes_visible: bool = True,
-    thing_train_ids: Sequence[int] = THING_TRAIN_IDS,
-    stuff_train_ids: Sequence[int] = STUFF_TRAIN_IDS,
+    class_table: ClassTable,
 ) -> Tuple[Tuple[torch.Tensor, List[Dict]], Dict]:
     """Both fusions for one image: ``((panoptic_seg, segments_info), amodal_panoptic_seg)``.
 
@@ -350,8 +349,7 @@ def combine_amodal_panoptic_outputs(
         stuff_area_limit=stuff_area_limit,
         thing_class_from_semantic=thing_class_from_semantic,
         clip_to_semantic_things=clip_to_semantic_things,
-        thing_train_ids=thing_train_ids,
-        stuff_train_ids=stuff_train_ids,
+        class_table=class_table,
     )
     panoptic, segments = combine_visible_panoptic(
         instances,

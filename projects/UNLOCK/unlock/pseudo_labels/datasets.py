@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
-from ..classes import class_metadata
+from ..class_table import dataset_class_table
 from . import storage
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ def load_pseudo_label_dicts(pl_root: str) -> List[Dict]:
     return dicts
 
 
-def register_pseudo_label_dataset(
-    name: str, pl_root: str, source_dataset: Optional[str] = None
-) -> str:
+def register_pseudo_label_dataset(name: str, pl_root: str, source_dataset: str) -> str:
     """Registers ``pl_root`` as dataset ``name`` (lazy loading); idempotent for the same root.
 
     Args:
@@ -83,13 +81,11 @@ def register_pseudo_label_dataset(
             return name
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
-    table, domain = "k2b", "panorama"
-    if source_dataset:
-        meta = MetadataCatalog.get(source_dataset)
-        table, domain = meta.get("class_table", table), meta.get("domain", domain)
+    class_table = dataset_class_table(source_dataset)
+    domain = MetadataCatalog.get(source_dataset).get("domain", "panorama")
     DatasetCatalog.register(name, lambda root=pl_root: load_pseudo_label_dicts(root))
     MetadataCatalog.get(name).set(
-        **class_metadata(table),
+        **class_table.metadata(),
         evaluator_type="none",
         domain=domain,
         pseudo_label_root=pl_root,

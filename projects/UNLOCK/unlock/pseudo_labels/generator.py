@@ -30,7 +30,7 @@ from detectron2.modeling import build_model
 from detectron2.utils import comm
 from tqdm import tqdm
 
-from ..classes import NUM_CLASSES
+from ..class_table import ClassTable, class_table_from_config
 from ..data.validation import DatasetFormatError, read_image_checked
 from ..utils.checkpoint import WeightsNotFoundError, load_weights
 from ..utils.cli import load_dataset_checked, remove_stale_temp_files
@@ -47,7 +47,11 @@ from .writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
-NUM_THING_CLASSES = 7
+
+def opll_class_table(cfg) -> ClassTable:
+    """The classes OPLL labels: those of the target dataset's metadata, checked against the
+    model's class counts."""
+    return class_table_from_config(cfg, dataset_names=[cfg.UNLOCK.OPLL.TARGET_DATASET])
 
 
 def pseudo_label_root(cfg) -> str:
@@ -146,9 +150,10 @@ class SourcePredictor:
         tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
         out = self.model([{"image": tensor, "height": h, "width": w}])[0]
         probs = out["sem_seg"].to(torch.float32).cpu()
-        if probs.shape != (NUM_CLASSES, h, w):
+        num_classes = self.model.class_table.num_classes
+        if probs.shape != (num_classes, h, w):
             raise ValueError(
-                f"sem_seg of shape {tuple(probs.shape)}, expected ({NUM_CLASSES}, {h}, {w})"
+                f"sem_seg of shape {tuple(probs.shape)}, expected ({num_classes}, {h}, {w})"
             )
         conf, labels = probs.max(dim=0)
         inst = out["instances"].to("cpu")
@@ -203,10 +208,11 @@ def run_pass1(cfg, pl_root: str, shard: List[Dict], predictor=None) -> int:
 # pass 2
 
 
-def shard_histograms(pl_root: str, shard: List[Dict], num_bins: int):
-    """Per-class histograms of detection scores (7 classes) and semantic max-probs (18)."""
-    det = ScoreHistogram(NUM_THING_CLASSES, num_bins)
-    sem = ScoreHistogram(NUM_CLASSES, num_bins)
+def shard_histograms(pl_root: str, shard: List[Dict], num_bins: int, class_table: ClassTable):
+    """Per-class histograms of detection scores (thing classes) and semantic max-probs (all
+    classes)."""
+    det = ScoreHistogram(class_table.num_things, num_bins)
+    sem = ScoreHistogram(class_table.num_classes, num_bins)
     for d in shard:
         header = storage.read_raw_header(pl_root, d["image_id"])
         dets = header["detections"]
@@ -229,14 +235,17 @@ def compute_thresholds(cfg, det: ScoreHistogram, sem: ScoreHistogram) -> Dict[st
     }
 
 
-def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
+def label_image(
+    cfg, record: Dict, thresholds: Dict[str, np.ndarray], class_table: ClassTable
+) -> Tuple:
     """Pass-2 labels of one raw record, the arguments of ``storage.write_labels`` after the
     record: (objects, sem, uncertain, amodal_uncertain, uncertain_detections)."""
     o = cfg.UNLOCK.OPLL
     num_bins = o.SCORE_BINS
-    m_thing = thing_mask(record["sem_labels"])
+    m_thing = thing_mask(record["sem_labels"], class_table.thing_ids)
     sem = semantic_pseudo_label(
-        record["sem_labels"], quantize_scores(record["sem_conf"], num_bins), thresholds["semantic"]
+        record["sem_labels"], quantize_scores(record["sem_conf"], num_bins), thresholds["semantic"],
+        ignore_label=class_table.ignore_label,
     )
     dets = record["detections"]
     classes = [d["category_id"] for d in dets]
@@ -257,12 +266,15 @@ def label_image(cfg, record: Dict, thresholds: Dict[str, np.ndarray]) -> Tuple:
     return objects, sem, vis.uncertain, am.uncertain, uncertain_detections(dets, vis, am)
 
 
-def run_pass2(cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray]) -> None:
+def run_pass2(
+    cfg, pl_root: str, shard: List[Dict], thresholds: Dict[str, np.ndarray],
+    class_table: ClassTable,
+) -> None:
     todo = [d for d in shard if not _complete(storage.read_labels, pl_root, d["image_id"])]
     with BackgroundWriter() as writer:  # writes image i while image i + 1 is labelled
         for d in tqdm(todo, desc="OPLL pass 2", disable=not comm.is_main_process()):
             record = storage.read_raw_prediction(pl_root, d["image_id"])
-            labels = label_image(cfg, record, thresholds)
+            labels = label_image(cfg, record, thresholds, class_table)
             writer.submit(storage.write_labels, pl_root, record, *labels)
 
 
@@ -295,6 +307,7 @@ def generate_pseudo_labels(cfg) -> str:
         )
     pl_root = pseudo_label_root(cfg)
     dicts = load_dataset_checked(o.TARGET_DATASET)
+    class_table = opll_class_table(cfg)
     image_ids = [storage.check_image_id(d["image_id"]) for d in dicts]
     if len(set(image_ids)) != len(image_ids):
         raise DatasetFormatError(f"{o.TARGET_DATASET}: dataset has duplicate image_id values")
@@ -318,10 +331,10 @@ def generate_pseudo_labels(cfg) -> str:
     run_pass1(cfg, pl_root, shard)
     comm.synchronize()
 
-    det, sem = shard_histograms(pl_root, shard, o.SCORE_BINS)
+    det, sem = shard_histograms(pl_root, shard, o.SCORE_BINS, class_table)
     det, sem = all_reduce_histogram(det), all_reduce_histogram(sem)
     thresholds = compute_thresholds(cfg, det, sem)
-    run_pass2(cfg, pl_root, shard, thresholds)
+    run_pass2(cfg, pl_root, shard, thresholds, class_table)
     counts = _sum_counts(comm.all_gather(shard_counts(pl_root, shard)))
     comm.synchronize()
 

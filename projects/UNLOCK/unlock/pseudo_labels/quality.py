@@ -15,7 +15,7 @@ measures it directly:
   visible mask, so an occluded amodal-only object scores a lower IoU than its shape deserves:
   read the amodal-only precision as a lower bound;
 * semantics: coverage (certain pseudo pixels among the GT-labelled ones), pixel accuracy and
-  per-class IoU over the certain pixels only (GT 255 ignored; mIoU over the classes present in
+  per-class IoU over the certain pixels only (GT ignore label left out; mIoU over the classes present in
   GT or pseudo-label, the ``oass`` rule of ``unlock.evaluation.semantic``).
 
 Pure functions (no printing); ``tools/pseudo_label_quality.py`` is the command line.
@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from unlock.classes import IGNORE_LABEL, NUM_CLASSES, THING_TRAIN_IDS, get_class_table
+from unlock.class_table import ClassTable
 from unlock.evaluation.ground_truth import ImageGroundTruth, build_ground_truth
 from unlock.evaluation.semantic import confusion_matrix, semantic_metrics
 from unlock.utils.cli import UserError
@@ -52,8 +52,6 @@ __all__ = [
 # is made, coarse elsewhere.
 SCORE_BIN_EDGES = (0.0, 0.2, 0.3, 0.5, 0.7)
 MATCH_IOU = 0.5
-_FIRST_THING = THING_TRAIN_IDS[0]
-_NUM_THINGS = len(THING_TRAIN_IDS)
 _KINDS = ("visible_certain", "amodal_only")
 
 
@@ -83,9 +81,9 @@ def gt_things(gt: ImageGroundTruth):
 
     Returns:
         index (H, W) int64: index 0..G-1 of the thing segment of each pixel, G elsewhere
-        (stuff, crowd, void); cats (G,) trainIds 11..17; areas (G,) visible pixels.
+        (stuff, crowd, void); cats (G,) thing trainIds; areas (G,) visible pixels.
     """
-    keep = (~gt.seg_crowd) & (gt.seg_cats >= _FIRST_THING)
+    keep = (~gt.seg_crowd) & gt.class_table.thing_mask(gt.seg_cats)
     ids, cats = gt.seg_ids[keep], gt.seg_cats[keep]
     index = np.full(gt.pan_ids.shape, len(ids), dtype=np.int64)
     for i, seg_id in enumerate(ids):
@@ -127,49 +125,55 @@ def match_objects(
 class QualityAccumulator:
     """Sums the counts of :func:`evaluate_pseudo_labels` over images (one image in memory)."""
 
-    def __init__(self):
+    def __init__(self, class_table: ClassTable):
+        self.class_table = class_table
+        num_things, num_classes = class_table.num_things, class_table.num_classes
         nb = len(SCORE_BIN_EDGES)
         self.images = 0
         self.bins = np.zeros((nb, 3), np.int64)  # objects, matched, matched with the right class
         self.kinds = np.zeros((len(_KINDS), 3), np.int64)
-        self.pseudo_cls = np.zeros((_NUM_THINGS, 2), np.int64)  # objects, right-class matches
-        self.gt_cls = np.zeros((_NUM_THINGS, 3), np.int64)  # GT things, recalled, with class
-        self.conf = np.zeros((NUM_CLASSES + 1, NUM_CLASSES + 1), np.int64)
+        self.pseudo_cls = np.zeros((num_things, 2), np.int64)  # objects, right-class matches
+        self.gt_cls = np.zeros((num_things, 3), np.int64)  # GT things, recalled, with class
+        self.conf = np.zeros((num_classes + 1, num_classes + 1), np.int64)
         self.labelled = 0
         self.covered = 0
 
     def add_image(self, gt: ImageGroundTruth, objects: List[Dict], sem: np.ndarray) -> None:
-        """Args: gt of the image; objects = decoded pseudo objects {category_id 0..6, score,
-        mask (H, W) bool, amodal_only bool}; sem = (H, W) semantic pseudo-label (255 uncertain)."""
+        """Args: gt of the image; objects = decoded pseudo objects {category_id (detector class),
+        score, mask (H, W) bool, amodal_only bool}; sem = (H, W) semantic pseudo-label (the
+        ignore label where uncertain)."""
+        table = self.class_table
         self.images += 1
         index, cats, areas = gt_things(gt)
+        gt_classes = table.thing_classes_of(cats)
         matched = match_objects([o["mask"] for o in objects], [o["score"] for o in objects],
                                 index, areas)
         for obj, j in zip(objects, matched):
             cat = int(obj["category_id"])
             hit = j >= 0
-            right = hit and cat + _FIRST_THING == int(cats[j])
+            right = hit and cat == int(gt_classes[j])
             row = np.array([1, hit, right], np.int64)
             self.bins[score_bin(obj["score"])] += row
             self.kinds[int(bool(obj["amodal_only"]))] += row
             self.pseudo_cls[cat] += row[[0, 2]]
             if hit:
-                self.gt_cls[int(cats[j]) - _FIRST_THING, 1:] += [1, right]
-        np.add.at(self.gt_cls[:, 0], cats - _FIRST_THING, 1)
+                self.gt_cls[int(gt_classes[j]), 1:] += [1, right]
+        np.add.at(self.gt_cls[:, 0], gt_classes, 1)
 
-        labelled = gt.semantic != IGNORE_LABEL
-        certain = labelled & (sem != IGNORE_LABEL)
+        labelled = gt.semantic != table.ignore_label
+        certain = labelled & (sem != table.ignore_label)
         self.labelled += int(labelled.sum())
         self.covered += int(certain.sum())
-        self.conf += confusion_matrix(sem[certain], gt.semantic[certain])
+        self.conf += confusion_matrix(sem[certain], gt.semantic[certain], table.num_classes)
 
-    def result(self, class_names: Sequence[str]) -> Dict:
+    def result(self) -> Dict:
         """The JSON-ready report; ratios are None where their denominator is 0."""
+        table = self.class_table
         labels = [f"[{a:g}, {b:g})" for a, b in zip(SCORE_BIN_EDGES, SCORE_BIN_EDGES[1:])]
         labels.append(f"[{SCORE_BIN_EDGES[-1]:g}, 1]")
         gt_total, gt_hit, gt_right = (int(v) for v in self.gt_cls.sum(axis=0))
         sem = semantic_metrics(self.conf, "oass")
-        m = self.conf[:NUM_CLASSES, :NUM_CLASSES]
+        m = self.conf[: table.num_classes, : table.num_classes]
         present = (m.sum(axis=0) + m.sum(axis=1)) > 0
         return {
             "images": self.images,
@@ -182,13 +186,13 @@ class QualityAccumulator:
                 "recall_class": _ratio(gt_right, gt_total),
                 "per_class": [
                     {
-                        "class": class_names[_FIRST_THING + c],
+                        "class": table.thing_names[c],
                         "objects": int(self.pseudo_cls[c, 0]),
                         "precision_class": _ratio(self.pseudo_cls[c, 1], self.pseudo_cls[c, 0]),
                         "gt_things": int(self.gt_cls[c, 0]),
                         "recall_class": _ratio(self.gt_cls[c, 2], self.gt_cls[c, 0]),
                     }
-                    for c in range(_NUM_THINGS)
+                    for c in range(table.num_things)
                 ],
             },
             "semantic": {
@@ -198,8 +202,8 @@ class QualityAccumulator:
                 "pixel_accuracy": _nan_to_none(sem["pACC"]),
                 "mIoU": _nan_to_none(sem["mIoU"]),
                 "IoU": {
-                    class_names[c]: float(sem["IoU"][c]) if present[c] else None
-                    for c in range(NUM_CLASSES)
+                    name: float(sem["IoU"][c]) if present[c] else None
+                    for c, name in enumerate(table.names)
                 },
             },
         }
@@ -218,7 +222,7 @@ def _precision(row) -> Dict:
     return {"objects": n, "precision": _ratio(hit, n), "precision_class": _ratio(right, n)}
 
 
-def read_image_labels(root: str, image_id: str, height: int, width: int):
+def read_image_labels(root: str, image_id: str, height: int, width: int, class_table: ClassTable):
     """One image's pseudo-labels: decoded objects (see ``add_image``) and the semantic map.
 
     Raises:
@@ -247,10 +251,11 @@ def read_image_labels(root: str, image_id: str, height: int, width: int):
             )
         sem_path = storage.label_png_path(root, image_id, "sem")
         sem = storage.read_png(sem_path, np.uint8, (height, width))
-        bad = (sem >= NUM_CLASSES) & (sem != IGNORE_LABEL)
+        n, ignore = class_table.num_classes, class_table.ignore_label
+        bad = (sem >= n) & (sem != ignore)
         if bad.any():
             raise ValueError(f"{sem_path}: values {sorted(set(sem[bad].tolist()))[:5]} are "
-                             f"neither trainIds 0..{NUM_CLASSES - 1} nor {IGNORE_LABEL}")
+                             f"neither trainIds 0..{n - 1} nor {ignore}")
     except FileNotFoundError as e:
         raise PseudoLabelQualityError(
             f"{e} (image {image_id!r}; were the pseudo-labels generated for this dataset?)"
@@ -263,7 +268,7 @@ def read_image_labels(root: str, image_id: str, height: int, width: int):
 def evaluate_pseudo_labels(
     dataset_dicts: Iterable[Dict],
     label_root: str,
-    class_names: Optional[Sequence[str]] = None,
+    class_table: ClassTable,
     dataset_name: str = "dataset",
 ) -> Dict:
     """Scores the pseudo-labels of ``label_root`` against the labelled ``dataset_dicts``.
@@ -271,25 +276,25 @@ def evaluate_pseudo_labels(
     Args:
         dataset_dicts: dicts of a labelled split (``pan_seg_file_name``, ``segments_info``).
         label_root: pseudo-label root (with ``labels/``) or the ``labels/`` folder itself.
-        class_names: the 18 names (metadata ``stuff_classes``); default: the K2B table.
+        class_table: the split's classes (``unlock.class_table.dataset_class_table``).
         dataset_name: shown in the error for an unlabelled split.
     Returns:
         the report of :meth:`QualityAccumulator.result`.
     """
     root = resolve_label_root(label_root)
-    if class_names is None:
-        class_names = [c["name"] for c in get_class_table("k2b")]
-    acc = QualityAccumulator()
+    acc = QualityAccumulator(class_table)
     for d in dataset_dicts:
         if "pan_seg_file_name" not in d or "segments_info" not in d:
             raise PseudoLabelQualityError(
                 f"{dataset_name}: {d.get('file_name')} has no panoptic ground truth; pick a "
                 "labelled split (e.g. unlock_synthetic_target_test)"
             )
-        gt = build_ground_truth(d)
-        objects, sem = read_image_labels(root, str(d["image_id"]), *gt.pan_ids.shape)
+        gt = build_ground_truth(d, class_table)
+        objects, sem = read_image_labels(
+            root, str(d["image_id"]), *gt.pan_ids.shape, class_table
+        )
         acc.add_image(gt, objects, sem)
-    return acc.result(class_names)
+    return acc.result()
 
 
 def _pct(x: Optional[float]) -> str:

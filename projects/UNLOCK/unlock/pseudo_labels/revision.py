@@ -11,16 +11,15 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..classes import IGNORE_LABEL, THING_TRAIN_IDS
 from ..utils.masks import encode_rle, mask_to_box
 
 
-def thing_mask(sem_labels: np.ndarray, thing_ids: Sequence[int] = THING_TRAIN_IDS) -> np.ndarray:
+def thing_mask(sem_labels: np.ndarray, thing_ids: Sequence[int]) -> np.ndarray:
     """Eq. 2: pixels whose semantic argmax is a thing class.
 
     Args:
-        sem_labels: (H, W) int semantic argmax (trainIds).
-        thing_ids: trainIds of the thing classes.
+        sem_labels: (H, W) int semantic argmax (semantic ids).
+        thing_ids: semantic ids of the thing classes (``ClassTable.thing_ids``).
 
     Returns:
         (H, W) bool mask. Class-agnostic: a "car" may keep pixels semantics calls "person".
@@ -29,24 +28,26 @@ def thing_mask(sem_labels: np.ndarray, thing_ids: Sequence[int] = THING_TRAIN_ID
 
 
 def semantic_pseudo_label(
-    sem_labels: np.ndarray, conf_bins: np.ndarray, threshold_bins: np.ndarray
+    sem_labels: np.ndarray, conf_bins: np.ndarray, threshold_bins: np.ndarray, *,
+    ignore_label: int,
 ) -> np.ndarray:
-    """Semantic OPLL (paper Sec. 3.2, docs/method.md "OPLL"): the argmax where confident, 255
-    elsewhere.
+    """Semantic OPLL (paper Sec. 3.2, docs/method.md "OPLL"): the argmax where confident, the
+    ignore label elsewhere.
 
     Args:
-        sem_labels: (H, W) int argmax trainIds in [0, C).
+        sem_labels: (H, W) int argmax semantic ids in [0, C).
         conf_bins: (H, W) int quantised max probability.
         threshold_bins: (C,) int per-class thresholds (bins).
+        ignore_label: the class table's ignore label.
 
     Returns:
-        (H, W) uint8 trainIds with 255 where ``conf_bins < threshold_bins[label]``.
+        (H, W) uint8 semantic ids, ``ignore_label`` where ``conf_bins < threshold_bins[label]``.
     """
     labels = sem_labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(threshold_bins)):
         raise ValueError(f"semantic labels outside [0, {len(threshold_bins)})")
     out = labels.astype(np.uint8)
-    out[conf_bins < np.asarray(threshold_bins)[labels]] = IGNORE_LABEL
+    out[conf_bins < np.asarray(threshold_bins)[labels]] = ignore_label
     return out
 
 
@@ -83,9 +84,9 @@ def branch_labels(
 
     Args:
         masks: N (H, W) bool masks of the branch, one per detection.
-        classes: N detector class ids 0..6.
+        classes: N detector class ids.
         score_bins: N quantised detection scores.
-        threshold_bins: (7,) per-class thresholds of the branch (bins).
+        threshold_bins: (T,) per-class thresholds (T thing classes) of the branch (bins).
         m_thing: (H, W) bool semantic thing mask.
         revise: apply Eq. 3 (mask := mask ∩ m_thing); dropped only if nothing remains.
         uncertainty: build the uncertainty region; False gives an empty one.

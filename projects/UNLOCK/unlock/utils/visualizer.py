@@ -167,7 +167,7 @@ class AmodalVisualizer(Visualizer):
 
     # --------------------------------------------------------------------------- model outputs
     def draw_semantic(self, sem_seg: Union[torch.Tensor, np.ndarray], alpha: float = 0.6):
-        """Draws semantic segmentation in the colours of the 18 classes.
+        """Draws semantic segmentation in the colours of the metadata's classes.
 
         Args:
             sem_seg: (C, H, W) scores/probabilities (argmax is taken) or (H, W) trainIds;
@@ -273,8 +273,9 @@ class AmodalVisualizer(Visualizer):
         """Draws amodal panoptic output: stuff colours, then overlapping amodal thing masks.
 
         Args:
-            amodal_panoptic_seg: dict(stuff_seg (H, W) trainId or 255, thing_masks (K, H, W)
-                bool, segments_info [{id 1..K, category_id 0..6, score, visible_id, ...}]).
+            amodal_panoptic_seg: dict(stuff_seg (H, W) semantic id or the ignore label,
+                thing_masks (K, H, W) bool, segments_info [{id 1..K, category_id (detector
+                class), score, visible_id, ...}]).
             panoptic_seg: optional (H, W) visible panoptic ids. With it, the occluded part of a
                 thing is its amodal mask minus its visible segment (``visible_id``); without it,
                 the parts shared with another amodal mask are drawn striped.

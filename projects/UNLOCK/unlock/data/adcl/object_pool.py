@@ -27,7 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import numpy as np
 from PIL import Image
 
-from unlock.classes import THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 from unlock.pseudo_labels.thresholds import ScoreHistogram, bins_to_scores, quantize_scores
 from unlock.utils.file_io import atomic_write_image, atomic_write_json, read_json
 from unlock.utils.masks import mask_to_box
@@ -49,7 +49,6 @@ POOL_FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
 # Value of overlap (ambiguous) pixels in the stored mask crops, as in the authors' pool PNGs.
 OVERLAP_VALUE = 255
-NUM_THING_CLASSES = len(THING_TRAIN_IDS)
 
 RecordSource = Union[Iterable[Dict], Callable[[], Iterable[Dict]]]
 
@@ -59,7 +58,7 @@ class PoolObject:
     """One index entry of the pool.
 
     Attributes:
-        category_id: contiguous thing id 0..6.
+        category_id: detector (contiguous thing) class.
         score: the amodal detection score.
         image_id, file_name: source image.
         image_size: (height, width) of the source panorama.
@@ -203,7 +202,7 @@ def _iterate(records: RecordSource) -> Iterable[Dict]:
     return records() if callable(records) else records
 
 
-def _check_record(rec: Dict) -> Tuple[int, int]:
+def _check_record(rec: Dict, num_things: int) -> Tuple[int, int]:
     where = f"raw prediction record {rec.get('image_id', '?')!r} ({rec.get('file_name', '?')})"
     for key in ("image_id", "file_name", "height", "width", "sem_labels", "detections"):
         if key not in rec:
@@ -214,8 +213,9 @@ def _check_record(rec: Dict) -> Tuple[int, int]:
             f"{where}: sem_labels {rec['sem_labels'].shape} != (height, width) {shape}"
         )
     for det in rec["detections"]:
-        if not 0 <= int(det["category_id"]) < NUM_THING_CLASSES:
-            raise ValueError(f"{where}: detection category_id {det['category_id']} not in 0..6")
+        if not 0 <= int(det["category_id"]) < num_things:
+            raise ValueError(f"{where}: detection category_id {det['category_id']} not in "
+                             f"0..{num_things - 1} (the class table's thing classes)")
         if det["amodal_mask"].shape != shape:
             raise ValueError(f"{where}: amodal mask {det['amodal_mask'].shape} != {shape}")
     return shape
@@ -233,6 +233,8 @@ def pool_objects_of_image(
     accept: Sequence[bool],
     max_overlap_fraction: float = 0.5,
     thing_revision: bool = True,
+    *,
+    class_table: ClassTable,
 ) -> List[Tuple[int, np.ndarray, np.ndarray]]:
     """The pool objects of one image (pure; step 2-3 of the module docstring).
 
@@ -242,11 +244,12 @@ def pool_objects_of_image(
         accept: per detection, whether its score passes its class threshold.
         max_overlap_fraction: objects with overlap >= this fraction of their area are left out.
         thing_revision: intersect amodal masks with the semantic thing mask.
+        class_table: says which trainIds are things.
 
     Returns:
         List of (detection index, full mask (H, W) bool, overlap mask (H, W) bool).
     """
-    thing = np.isin(sem_labels, THING_TRAIN_IDS)
+    thing = class_table.thing_mask(sem_labels)
     kept = [i for i, ok in enumerate(accept) if ok]
     if not kept:
         return []
@@ -272,6 +275,7 @@ def build_object_pool(
     records: RecordSource,
     output_dir: str,
     *,
+    class_table: ClassTable,
     thresholds: Tuple[float, float] = (0.95, 0.1),
     max_overlap_fraction: float = 0.5,
     thing_revision: bool = True,
@@ -287,9 +291,10 @@ def build_object_pool(
 
     Args:
         records: raw prediction records ``{image_id, file_name, height, width, sem_labels (H, W)
-            uint8 trainIds, sem_conf, detections: [{category_id 0..6, score, mask, amodal_mask
+            uint8 trainIds, sem_conf, detections: [{category_id (detector class), score, mask, amodal_mask
             (H, W) bool}]}``. Only ``amodal_mask`` is used.
         output_dir: pool directory; ``index.json`` is written last.
+        class_table: the classes of the predictions (thing ids, number of thing classes).
         thresholds: (tau'_fix, p') of the self-tuning rule (paper Sec. 4.1: 0.95, 0.1).
         max_overlap_fraction: see :func:`pool_objects_of_image`.
         thing_revision: revise amodal masks with the semantic thing mask.
@@ -307,7 +312,7 @@ def build_object_pool(
     reader = image_reader or _default_image_reader
     tau_fix, p = thresholds
 
-    hist = ScoreHistogram(NUM_THING_CLASSES, num_bins)
+    hist = ScoreHistogram(class_table.num_things, num_bins)
     for rec in _iterate(score_records if score_records is not None else records):
         dets = rec["detections"]
         if dets:
@@ -323,14 +328,15 @@ def build_object_pool(
     num_images = 0
     for rec in _iterate(records):
         num_images += 1
-        shape = _check_record(rec)
+        shape = _check_record(rec, class_table.num_things)
         dets = rec["detections"]
         accept = [
             int(quantize_scores(d["score"], num_bins)) >= thr_bins[int(d["category_id"])]
             for d in dets
         ]
         found = pool_objects_of_image(
-            rec["sem_labels"], dets, accept, max_overlap_fraction, thing_revision
+            rec["sem_labels"], dets, accept, max_overlap_fraction, thing_revision,
+            class_table=class_table,
         )
         if not found:
             continue

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from unlock.classes import THING_TRAIN_IDS
+from unlock.class_table import ClassTable
 
 __all__ = ["AMODAL_IGNORE_KEYS", "MIX_MODES", "PasteResult", "paste_objects", "paste_region"]
 
@@ -131,6 +131,7 @@ def paste_objects(
     pasted: Iterable[Dict],
     mode: str = "amodal_zero_overlap",
     *,
+    class_table: ClassTable,
     rng=None,
     min_visible_pixels: int = 25,
     max_area_fraction: float = 0.125,
@@ -151,13 +152,14 @@ def paste_objects(
 
     Args:
         image: (H, W, 3) uint8 host image (not modified).
-        sem_seg: (H, W) integer semantic trainIds, 255 ignore (not modified).
-        objects: host objects, dicts with ``category_id`` (0..6), ``mask`` ((H, W) bool visible
+        sem_seg: (H, W) integer semantic trainIds (not modified).
+        objects: host objects, dicts with ``category_id`` (detector class), ``mask`` ((H, W) bool visible
             or None = unknown) and ``amodal_mask`` ((H, W) bool or None); other keys are kept.
-        pasted: candidates in the host frame, dicts with ``category_id`` (0..6),
+        pasted: candidates in the host frame, dicts with ``category_id`` (detector class),
             ``full_mask`` (H, W) bool, ``overlap_mask`` (H, W) bool, ``pixels`` (H, W, 3) uint8
             in the same channel order as ``image``.
         mode: mixing variant of Table 7, see :func:`paste_region`.
+        class_table: maps a candidate's detector class to the trainId written into ``sem_seg``.
         rng: ``np.random`` module, ``RandomState`` or ``Generator`` for "random_fill"
             (default ``np.random``).
         min_visible_pixels: visible pixels each earlier paste and the background must keep.
@@ -228,7 +230,7 @@ def paste_objects(
             img_box[blank] = 0
             zero_box |= blank
         # Topmost wins; occluded (blank) pixels of the object are labelled with its class too.
-        out_sem[box][label] = THING_TRAIN_IDS[0] + category_id
+        out_sem[box][label] = class_table.semantic_id(category_id)
 
     out_objects: List[Dict] = []
     for obj in objects:

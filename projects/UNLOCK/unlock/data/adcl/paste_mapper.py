@@ -22,8 +22,6 @@ import numpy as np
 from detectron2.config import configurable
 from detectron2.data import transforms as T
 
-from unlock.classes import IGNORE_LABEL
-
 from ..dataset_mapper import AmodalDatasetMapper
 from .object_pool import OVERLAP_VALUE, ObjectPool, load_object_pool
 from .paste import MIX_MODES, paste_objects
@@ -126,7 +124,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             return image, sem_seg, objects, ignore_maps
         indices = self.pool.sample(np.random, self.num_objects * self.candidates_per_object)
         if sem_seg is None:
-            sem_seg = np.full(image.shape[:2], IGNORE_LABEL, dtype=np.uint8)
+            sem_seg = np.full(image.shape[:2], self.class_table.ignore_label, dtype=np.uint8)
         orig_hw = (int(dataset_dict["height"]), int(dataset_dict["width"]))
         result = paste_objects(
             image,
@@ -134,6 +132,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             objects,
             self._candidates(indices, orig_hw, image.shape[:2], transforms),
             self.mix_mode,
+            class_table=self.class_table,
             rng=np.random,
             min_visible_pixels=self.min_visible_pixels,
             max_area_fraction=self.max_area_fraction,

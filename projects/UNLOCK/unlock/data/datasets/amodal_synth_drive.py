@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from unlock.classes import LABEL_DIVISOR, THING_TRAIN_IDS, class_metadata
+from unlock.classes import A2B, class_metadata
 from unlock.utils.file_io import read_json
 
 from ..detection_utils import panoptic_to_annotations, read_panoptic_ids
@@ -68,7 +68,9 @@ ASD_LABEL_TO_A2B = {
     32: 16,  # motorcycle -> motor
     33: 17,  # bicycle -> bike
 }
-_THINGS = frozenset(THING_TRAIN_IDS)
+# ``*_ampano.png`` ids are ``label * 1000 + instance`` for instances and the bare label id
+# otherwise: a property of the ASD files, not of the class table they are mapped to.
+ASD_ID_DIVISOR = 1000
 
 
 def _segments_info(ids: np.ndarray, amodal: Dict[str, Dict], png: str) -> List[Dict]:
@@ -76,19 +78,19 @@ def _segments_info(ids: np.ndarray, amodal: Dict[str, Dict], png: str) -> List[D
     uniq, counts = np.unique(ids, return_counts=True)
     segments = []
     for seg_id, area in zip(uniq.tolist(), counts.tolist()):
-        label = seg_id if seg_id < LABEL_DIVISOR else seg_id // LABEL_DIVISOR
+        label = seg_id if seg_id < ASD_ID_DIVISOR else seg_id // ASD_ID_DIVISOR
         train_id = ASD_LABEL_TO_A2B.get(label)
         if train_id is None:
             continue
-        is_instance = seg_id >= LABEL_DIVISOR
-        if is_instance and train_id not in _THINGS:
+        is_instance = seg_id >= ASD_ID_DIVISOR
+        if is_instance and not A2B.is_thing(train_id):
             raise DatasetFormatError(f"{png}: instance id {seg_id} has stuff label id {label}")
         segments.append(
             {
                 "id": seg_id,
                 "category_id": train_id,
                 # A thing label without instance number is a group region: crowd, as in Cityscapes.
-                "iscrowd": int(train_id in _THINGS and not is_instance),
+                "iscrowd": int(A2B.is_thing(train_id) and not is_instance),
                 "area": area,
                 "amodal_id": seg_id if is_instance and str(seg_id) in amodal else -1,
             }
@@ -142,6 +144,7 @@ def load_amodal_synth_drive(
             ids,
             segments_info,
             {int(k): v["amodal_mask"] for k, v in amodal.items()},
+            class_table=A2B,
             pan_path=png,
             amodal_path=json_path,
             repair_amodal=repair_amodal,

@@ -15,7 +15,8 @@ import os
 import time
 from typing import Dict, List, Optional
 
-from unlock.classes import class_metadata
+from unlock.class_table import ClassTable
+from unlock.classes import class_metadata, get_class_table
 from unlock.utils.file_io import read_json
 
 from ..detection_utils import check_segment_ids, panoptic_to_annotations, read_panoptic_ids
@@ -81,6 +82,7 @@ def load_amodal_panoptic_json(
     panoptic_dir: str,
     amodal_json: str,
     *,
+    class_table: ClassTable,
     image_ext: str = ".png",
     semantic_dir: Optional[str] = None,
     instance_dir: Optional[str] = None,
@@ -92,13 +94,14 @@ def load_amodal_panoptic_json(
 
     The image of ``<stem>_panoptic.png`` is ``image_dir/<stem><image_ext>``. Checked at load
     time: missing folders/files, malformed JSON, an annotation without ``file_name``, category ids
-    outside 0..17, a panoptic id not in ``segments_info``, an ``amodal_id`` without annotation,
+    outside ``class_table``, a panoptic id not in ``segments_info``, an ``amodal_id`` without annotation,
     image header unreadable, image vs panoptic PNG size mismatch, a missing instance PNG when
     ``instance_dir`` exists, visible not inside amodal (repaired, counted and flagged
     ``amodal_repaired``, or raised when ``repair_amodal`` is False). Damage in the
     image pixel data past the header is found at map time by the mapper.
 
     Args:
+        class_table: the split's classes; ``segments_info`` category ids are its trainIds.
         stats: optional dict filled with ``num_images``, ``num_objects``, ``amodal_repaired``.
     Returns:
         dataset dicts of docs/design.md "Dataset dicts", sorted by image stem.
@@ -137,6 +140,7 @@ def load_amodal_panoptic_json(
             pan_ids,
             segments_info,
             amodal_by_stem.get(stem, {}),
+            class_table=class_table,
             pan_path=pan_path,
             amodal_path=amodal_json,
             repair_amodal=repair_amodal,
@@ -200,13 +204,15 @@ def load_blendpass_val(
     repair_amodal: bool = True,
     stats: Optional[Dict] = None,
 ) -> List[Dict]:
-    """Labelled BlendPASS val split (``leftImg8bit/val/<stem>.png``) for ``class_table``."""
+    """Labelled BlendPASS val split (``leftImg8bit/val/<stem>.png``) for the built-in class table
+    ``class_table`` ("k2b" or "a2b"), which also selects the label files."""
     p = blendpass_paths(bp_root, class_table)
     return load_amodal_panoptic_json(
         p["image_root"],
         p["panoptic_json"],
         p["panoptic_root"],
         p["amodal_json"],
+        class_table=get_class_table(class_table),
         image_ext=".png",
         instance_dir=p["instance_root"],
         dataset_name=dataset_name,

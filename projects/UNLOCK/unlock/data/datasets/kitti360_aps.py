@@ -12,7 +12,7 @@ annotation is not an error by itself; only a segment whose ``amodal_id`` is miss
 import os
 from typing import Dict, List, Optional
 
-from unlock.classes import class_metadata
+from unlock.classes import K2B, class_metadata
 
 from .blendpass import load_amodal_panoptic_json
 
@@ -50,6 +50,7 @@ def load_kitti360_aps(
         p["panoptic_json"],
         p["panoptic_root"],
         p["amodal_json"],
+        class_table=K2B,
         image_ext=".png",
         semantic_dir=p["semantic_root"],
         dataset_name=dataset_name,

@@ -22,10 +22,11 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from unlock.classes import K2B_CLASSES, LABEL_DIVISOR
+from unlock.classes import K2B
 from unlock.utils.file_io import atomic_write_image, atomic_write_json
 from unlock.utils.masks import encode_rle, mask_to_box
 
+from ..datasets.amodal_synth_drive import ASD_ID_DIVISOR
 from .polygons import mask_to_polygons
 
 __all__ = [
@@ -107,16 +108,16 @@ def _xywh(mask: np.ndarray) -> List[float]:
 
 
 def categories() -> List[Dict]:
-    """COCO categories of all 18 K2B classes (id = trainId)."""
+    """COCO categories of all 18 K2B classes (id = trainId): the scenes are drawn in K2B."""
     return [
         {
-            "id": c["trainId"],
-            "name": c["name"],
-            "color": list(c["color"]),
-            "supercategory": "thing" if c["isthing"] else "stuff",
-            "isthing": int(c["isthing"]),
+            "id": i,
+            "name": name,
+            "color": list(K2B.colors[i]),
+            "supercategory": "thing" if K2B.is_thing(i) else "stuff",
+            "isthing": int(K2B.is_thing(i)),
         }
-        for c in K2B_CLASSES
+        for i, name in enumerate(K2B.names)
     ]
 
 
@@ -139,7 +140,7 @@ def build_records(
     pan = sem.copy()
     segments: List[Dict] = []
     for cls in np.unique(sem):
-        if cls < 11:
+        if not K2B.is_thing(int(cls)):
             m = sem == cls
             segments.append(
                 {
@@ -156,7 +157,7 @@ def build_records(
     for j, thing in enumerate(out["things"]):
         cls = thing["category_id"]
         per_class[cls] = per_class.get(cls, 0) + 1
-        seg_id = cls * LABEL_DIVISOR + per_class[cls]
+        seg_id = cls * K2B.label_divisor + per_class[cls]
         vis, amo = thing["visible_mask"], thing["amodal_mask"]
         pan[vis] = seg_id
         ann_id = (index + 1) * 1000 + j + 1
@@ -269,7 +270,7 @@ def _write_asd(root: str, stem: str, index: int, out: Dict) -> None:
     for thing in out["things"]:
         lid = ASD_LABEL_IDS[thing["category_id"]]
         per_label[lid] = per_label.get(lid, 0) + 1
-        iid = lid * LABEL_DIVISOR + per_label[lid]
+        iid = lid * ASD_ID_DIVISOR + per_label[lid]
         ids[thing["visible_mask"]] = iid
         meta[str(iid)] = {
             "occluded": thing["occluded"],
