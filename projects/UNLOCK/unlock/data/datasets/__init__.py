@@ -39,14 +39,18 @@ from .blendpass import (  # noqa: E402
     load_amodal_panoptic_json,
     load_blendpass_train,
     load_blendpass_val,
+    load_image_folder,
     register_blendpass,
 )
 from .builtin import register_all_unlock  # noqa: E402
+from .custom import register_amodal_panoptic_dataset  # noqa: E402
 from .kitti360_aps import load_kitti360_aps, register_kitti360_aps  # noqa: E402
 from .synthetic import register_synthetic  # noqa: E402
 
 __all__ = [
     "register_lazy",
+    "register_amodal_panoptic_dataset",
+    "load_image_folder",
     "register_all_unlock",
     "register_blendpass",
     "register_kitti360_aps",

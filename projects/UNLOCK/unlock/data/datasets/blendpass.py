@@ -35,6 +35,7 @@ __all__ = [
     "load_amodal_panoptic_json",
     "load_blendpass_val",
     "load_blendpass_train",
+    "load_image_folder",
     "blendpass_paths",
     "register_blendpass_splits",
     "register_blendpass",
@@ -230,10 +231,25 @@ def load_blendpass_train(
     Returns:
         dicts with ``file_name, image_id, height, width`` only (size from the file header).
     """
-    start = time.perf_counter()
     image_root = os.path.join(bp_root, "leftImg8bit", "train")
+    return load_image_folder(
+        image_root, os.path.join("*", "*.jpg"), dataset_name=dataset_name, stats=stats
+    )
+
+
+def load_image_folder(
+    image_root: str, pattern: str, *, dataset_name: str = "", stats: Optional[Dict] = None
+) -> List[Dict]:
+    """Unlabelled split: the files matching ``image_root/pattern`` (``**`` spans sub-folders), in
+    sorted order, as dicts ``file_name, image_id (the stem), height, width`` (from the header).
+
+    Raises:
+        DatasetFormatError: missing folder, no image, or two images with the same stem (the stem
+            names an image's pseudo-label files).
+    """
+    start = time.perf_counter()
     check_dir(image_root, dataset_name, "image folder")
-    files = sorted(glob.glob(os.path.join(image_root, "*", "*.jpg")))
+    files = sorted(glob.glob(os.path.join(image_root, pattern), recursive=True))
     dicts, seen = [], {}
     for path in files:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -243,7 +259,7 @@ def load_blendpass_train(
         height, width = image_size_from_header(path)
         dicts.append({"file_name": path, "image_id": stem, "height": height, "width": width})
     if not dicts:
-        raise DatasetFormatError(f"{image_root}: no <city>/*.jpg images found for {dataset_name}")
+        raise DatasetFormatError(f"{image_root}: no {pattern} images found for {dataset_name}")
     _report(dataset_name, stats, len(dicts), 0, 0, time.perf_counter() - start)
     return dicts
 

@@ -1,0 +1,161 @@
+"""A dataset with classes unrelated to K2B (tests/class_tables.py TOY: things 1, 4, 6 among
+stuff, ignore 250, label divisor 100) registered with the public API, then trained on, evaluated
+with every metric, pseudo-labelled and adapted with ADCL, with no library edit."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from class_tables import TOY
+from common import get_unlock_cfg
+from unlock.class_table import dataset_class_table
+from unlock.data.datasets import register_amodal_panoptic_dataset
+from unlock.engine import UnlockTrainer
+from unlock.utils.file_io import atomic_write_image, atomic_write_json
+from unlock.utils.masks import encode_rle
+
+H, W = 64, 128
+GROUND, ROBOT, WALL, SKY, CART, DOG = 0, 1, 2, 3, 4, 6
+
+
+def _rect(y0, y1, x0, x1):
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _write_toy_split(root: str, num: int):
+    """``num`` labelled images: sky / wall / ground, a robot partly behind a cart, and a dog."""
+    rs = np.random.RandomState(0)
+    pan_anns, images, amodal = [], [], []
+    colours = np.array(TOY.colors, np.uint8)
+    for i in range(num):
+        stem = f"toy{i:03d}"
+        sem = np.full((H, W), SKY, np.int64)
+        sem[24:, :] = GROUND
+        sem[10:24, 80 + 4 * i : 120] = WALL
+        dx = 6 * i
+        things = [  # (class, amodal mask, segment id); later ones are in front
+            (ROBOT, _rect(20, 50, 10 + dx, 30 + dx), ROBOT * 100 + 1),
+            (CART, _rect(35, 55, 22 + dx, 50 + dx), CART * 100 + 1),
+            (DOG, _rect(40, 56, 70, 90), DOG * 100 + 1),
+        ]
+        pan = sem.copy()
+        for cls, amo, sid in things:
+            sem[amo] = cls
+            pan[amo] = sid
+        image = colours[sem] + rs.randint(0, 20, (H, W, 3)).astype(np.uint8)
+        atomic_write_image(os.path.join(root, "images", stem + ".png"), image)
+        rgb = np.stack([pan % 256, pan // 256 % 256, pan // 65536], -1).astype(np.uint8)
+        atomic_write_image(os.path.join(root, "panoptic", stem + "_panoptic.png"), rgb)
+        segs = [{"id": int(c), "category_id": int(c), "iscrowd": 0, "area": int((pan == c).sum()),
+                 "amodal_id": -1} for c in (GROUND, WALL, SKY) if (pan == c).any()]  # fmt: skip
+        for cls, amo, sid in things:
+            aid = (i + 1) * 1000 + sid
+            segs.append({"id": sid, "category_id": cls, "iscrowd": 0,
+                         "area": int((pan == sid).sum()), "amodal_id": aid})  # fmt: skip
+            amodal.append({"id": aid, "image_id": i + 1, "segmentation": encode_rle(amo)})
+        pan_anns.append({"image_id": stem, "file_name": stem + "_panoptic.png",
+                         "segments_info": segs})  # fmt: skip
+        images.append({"id": i + 1, "file_name": stem + ".png", "height": H, "width": W})
+    atomic_write_json(os.path.join(root, "panoptic.json"), {"annotations": pan_anns})
+    atomic_write_json(os.path.join(root, "amodal.json"), {"images": images, "annotations": amodal})
+
+
+TOY_OPTS = ["MODEL.SEM_SEG_HEAD.NUM_CLASSES", "7", "MODEL.ROI_HEADS.NUM_CLASSES", "3",
+            "MODEL.SEM_SEG_HEAD.IGNORE_VALUE", "250"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("toy"))
+    _write_toy_split(os.path.join(root, "val"), 3)
+    _write_toy_split(os.path.join(root, "train"), 2)
+    labelled, unlabelled = "unlock_test_toy_val", "unlock_test_toy_train"
+    register_amodal_panoptic_dataset(
+        labelled, class_table=TOY, image_root=os.path.join(root, "val", "images"),
+        panoptic_json=os.path.join(root, "val", "panoptic.json"),
+        panoptic_root=os.path.join(root, "val", "panoptic"),
+        amodal_json=os.path.join(root, "val", "amodal.json"),
+    )  # fmt: skip
+    register_amodal_panoptic_dataset(
+        unlabelled, class_table=TOY, image_root=os.path.join(root, "train", "images")
+    )
+    return root, labelled, unlabelled
+
+
+def test_registration_keeps_the_class_table(toy):
+    _, labelled, unlabelled = toy
+    assert dataset_class_table(labelled) == TOY and dataset_class_table(unlabelled) == TOY
+    assert MetadataCatalog.get(labelled).evaluator_type == "amodal_panoptic"
+    assert MetadataCatalog.get(unlabelled).evaluator_type == "none"
+    dicts = DatasetCatalog.get(labelled)
+    # Detector classes: robot 0, cart 1, dog 2 (the table's thing order), from trainIds 1, 4, 6.
+    assert [sorted(a["category_id"] for a in d["annotations"]) for d in dicts] == [[0, 1, 2]] * 3
+    assert all(a["amodal_segmentation"] is not None for a in dicts[0]["annotations"])
+    assert [d["image_id"] for d in DatasetCatalog.get(unlabelled)] == ["toy000", "toy001"]
+
+
+def test_a_labelled_split_needs_all_three_label_files(tmp_path):
+    with pytest.raises(ValueError, match=r"'bad_toy'.*\['amodal_json', 'panoptic_root'\] missing"):
+        register_amodal_panoptic_dataset(
+            "bad_toy", class_table=TOY, image_root=str(tmp_path), panoptic_json="p.json"
+        )
+    with pytest.raises(ValueError, match="domain 'fisheye'"):
+        register_amodal_panoptic_dataset(
+            "bad_toy", class_table=TOY, image_root=str(tmp_path), domain="fisheye"
+        )
+
+
+def test_config_counts_are_checked_against_the_dataset(toy, tmp_path):
+    _, labelled, _ = toy
+    cfg = get_unlock_cfg(opts=["DATASETS.TRAIN", f"('{labelled}',)", "DATASETS.TEST", "()"])
+    with pytest.raises(ValueError, match=f"NUM_CLASSES=18 but the metadata of '{labelled}'"):
+        UnlockTrainer.build_model(cfg)
+
+
+def test_train_evaluate_pseudo_label_and_adapt(toy, tmp_path):
+    _, labelled, unlabelled = toy
+    base = TOY_OPTS + ["DATASETS.TEST", f"('{labelled}',)", "SOLVER.MAX_ITER", "2"]
+    source = get_unlock_cfg(opts=base + ["DATASETS.TRAIN", f"('{labelled}',)",
+                                         "OUTPUT_DIR", str(tmp_path / "source")])  # fmt: skip
+    trainer = UnlockTrainer(source)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    assert trainer.model.class_table == TOY
+    results = UnlockTrainer.test(source, trainer.model)
+    # Every metric, keyed by the toy table's own names.
+    assert {"sem_seg", "panoptic_seg", "amodal_panoptic_seg", "segm", "amodal_segm"} <= set(results)
+    assert "IoU-robot" in results["sem_seg"] and "PQ-lake" in results["panoptic_seg"]
+    assert "AP-dog" in results["segm"] and "AP-cart" in results["amodal_segm"]
+    assert not any("car" == k.split("-", 1)[-1] for r in results.values() for k in r)
+    weights = os.path.join(str(tmp_path / "source"), "model_final.pth")
+    assert os.path.isfile(weights)
+
+    adapt = get_unlock_cfg(opts=base + [
+        "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(tmp_path / "adapt"),
+        "DATASETS.TRAIN", f"('{unlabelled}',)",
+        "UNLOCK.OPLL.ENABLED", "True", "UNLOCK.OPLL.TARGET_DATASET", unlabelled,
+        "UNLOCK.OPLL.MIN_SCORE", "0.0", "UNLOCK.OPLL.VISIBLE_THRESHOLDS", "(0.0, 0.3)",
+        "UNLOCK.OPLL.AMODAL_THRESHOLDS", "(0.0, 0.5)", "UNLOCK.OPLL.SEMANTIC_THRESHOLDS",
+        "(0.0, 0.8)", "UNLOCK.ADCL.ENABLED", "True", "UNLOCK.ADCL.POOL_THRESHOLDS", "(0.0, 0.1)",
+    ])  # fmt: skip
+    train_cfg = UnlockTrainer.generate_pseudo_labels(adapt)
+    sem_files = [f for f in os.listdir(os.path.join(train_cfg.UNLOCK.OPLL.OUTPUT_DIR, "labels"))
+                 if f.endswith("_sem.png")]  # fmt: skip
+    assert len(sem_files) == 2
+    # Pseudo semantic labels hold only the toy trainIds and its ignore label.
+    from unlock.pseudo_labels import storage
+
+    for f in sem_files:
+        sem = storage.read_png(os.path.join(train_cfg.UNLOCK.OPLL.OUTPUT_DIR, "labels", f),
+                               np.uint8, (H, W))  # fmt: skip
+        assert set(np.unique(sem).tolist()) <= set(range(7)) | {250}
+    adapted = UnlockTrainer(train_cfg)
+    adapted.resume_or_load(resume=False)
+    adapted.train()
+    losses = adapted.storage.histories()["total_loss"].values()
+    assert all(torch.isfinite(torch.tensor(v)) for v, _ in losses)
