@@ -1,20 +1,25 @@
 """A dataset with classes unrelated to K2B (tests/class_tables.py TOY: things 1, 4, 6 among
 stuff, ignore 250, label divisor 100) registered with the public API, then trained on, evaluated
-with every metric, pseudo-labelled and adapted with ADCL, with no library edit."""
+with every metric, exported, drawn, pseudo-labelled and adapted with ADCL, with no library edit
+(the runnable example of docs/custom_datasets.md)."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.detection_utils import read_image
 
 from class_tables import TOY
 from common import get_unlock_cfg
 from unlock.class_table import dataset_class_table
 from unlock.data.datasets import register_amodal_panoptic_dataset
 from unlock.engine import UnlockTrainer
+from unlock.engine.predictor import UnlockPredictor
 from unlock.utils.file_io import atomic_write_image, atomic_write_json
+from unlock.utils.five_outputs import draw_five_outputs
 from unlock.utils.masks import encode_rle
 
 H, W = 64, 128
@@ -121,7 +126,8 @@ def test_train_evaluate_pseudo_label_and_adapt(toy, tmp_path):
     _, labelled, unlabelled = toy
     base = TOY_OPTS + ["DATASETS.TEST", f"('{labelled}',)", "SOLVER.MAX_ITER", "2"]
     source = get_unlock_cfg(opts=base + ["DATASETS.TRAIN", f"('{labelled}',)",
-                                         "OUTPUT_DIR", str(tmp_path / "source")])  # fmt: skip
+                                         "OUTPUT_DIR", str(tmp_path / "source"),
+                                         "UNLOCK.EVAL.EXPORT_PREDICTIONS", "True"])  # fmt: skip
     trainer = UnlockTrainer(source)
     trainer.resume_or_load(resume=False)
     trainer.train()
@@ -134,6 +140,18 @@ def test_train_evaluate_pseudo_label_and_adapt(toy, tmp_path):
     assert not any("car" == k.split("-", 1)[-1] for r in results.values() for k in r)
     weights = os.path.join(str(tmp_path / "source"), "model_final.pth")
     assert os.path.isfile(weights)
+    # The export speaks the toy table's trainIds; the pictures its names and colours.
+    export = tmp_path / "source" / "inference" / labelled
+    categories = json.loads((export / "panoptic.json").read_text())["categories"]
+    assert [(c["name"], c["isthing"]) for c in categories] == [
+        (n, int(i in TOY.thing_ids)) for i, n in enumerate(TOY.names)]
+    results_json = json.loads((export / "coco_amodal_instances_results.json").read_text())
+    assert {r["category_id"] for r in results_json} <= set(TOY.thing_ids)
+    predictor = UnlockPredictor(source, weights=weights)
+    assert list(predictor.metadata.stuff_classes) == list(TOY.names)
+    image = read_image(DatasetCatalog.get(labelled)[0]["file_name"], format="RGB")
+    picture = draw_five_outputs(image, predictor(image[:, :, ::-1].copy()), predictor.metadata)
+    assert picture.shape[1] == W and picture.shape[0] > 5 * H
 
     adapt = get_unlock_cfg(opts=base + [
         "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(tmp_path / "adapt"),
