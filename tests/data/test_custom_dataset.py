@@ -92,6 +92,14 @@ def toy(tmp_path_factory):
     return root, labelled, unlabelled
 
 
+def test_the_api_is_exported_from_the_package_root():
+    import unlock
+    from unlock.data.datasets.custom import register_amodal_panoptic_dataset as registered
+
+    assert unlock.register_amodal_panoptic_dataset is registered
+    assert unlock.ClassTable is type(TOY)
+
+
 def test_registration_keeps_the_class_table(toy):
     _, labelled, unlabelled = toy
     assert dataset_class_table(labelled) == TOY and dataset_class_table(unlabelled) == TOY
