@@ -7,7 +7,6 @@ from unlock.pseudo_labels.revision import (
     branch_labels,
     combine_branches,
     semantic_pseudo_label,
-    thing_mask,
     uncertain_detections,
 )
 from unlock.utils.masks import decode_rle
@@ -21,7 +20,7 @@ def box(shape, y0, y1, x0, x1):
 
 def test_thing_mask_and_semantic_labels():
     sem = np.array([[0, 11, 13], [2, 17, 10]])
-    np.testing.assert_array_equal(thing_mask(sem, K2B.thing_ids), [[0, 1, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(K2B.thing_mask(sem), [[0, 1, 1], [0, 1, 0]])
     conf = np.array([[10, 50, 49], [20, 80, 30]])
     thr = np.full(18, 20)
     thr[13] = 50
@@ -122,7 +121,7 @@ def test_thing_mask_and_semantic_labels_follow_the_class_table():
     from class_tables import TOY
 
     sem = np.array([[0, 1, 2], [4, 5, 6]])  # TOY things are 1, 4, 6
-    np.testing.assert_array_equal(thing_mask(sem, TOY.thing_ids), [[0, 1, 0], [1, 0, 1]])
+    np.testing.assert_array_equal(TOY.thing_mask(sem), [[0, 1, 0], [1, 0, 1]])
     conf = np.array([[10, 50, 49], [20, 80, 30]])
     thr = np.full(TOY.num_classes, 20)
     out = semantic_pseudo_label(sem, conf, thr, ignore_label=TOY.ignore_label)

@@ -98,7 +98,8 @@ class ClassTable:
         return 0 <= semantic_id < 256 and self._semantic_to_thing[semantic_id] >= 0
 
     def thing_mask(self, semantic: np.ndarray) -> np.ndarray:
-        """Boolean map of the pixels whose semantic id is a thing class (ignore is not)."""
+        """Boolean map of the pixels whose semantic id is a thing class (ignore is not): OPLL's
+        semantic thing mask (paper Eq. 2) when ``semantic`` is the source model's arg-max."""
         return self.thing_classes_of(semantic) >= 0
 
     def semantic_id(self, thing_class: int) -> int:

@@ -266,8 +266,7 @@ def build_unlabelled_loader(cfg):
     resize, random crop of UNLOCK.DATA.CROP_SIZE (a plain crop, no labels to constrain it, as in
     the authors' unlabelled pipeline) and flip; SOLVER.IMS_PER_BATCH images per step."""
     from ..data.dataset_mapper import AmodalDatasetMapper, build_amodal_augmentation
-
-    from ..class_table import class_table_from_config
+    from ..pseudo_labels.generator import opll_class_table
 
     name = cfg.UNLOCK.OPLL.TARGET_DATASET
     dicts = [{k: d[k] for k in _UNLABELLED_KEYS if k in d} for d in DatasetCatalog.get(name)]
@@ -276,7 +275,7 @@ def build_unlabelled_loader(cfg):
     mapper = AmodalDatasetMapper(
         is_train=True,
         augmentations=build_amodal_augmentation(cfg, is_train=True),
-        class_table=class_table_from_config(cfg, [name]),
+        class_table=opll_class_table(cfg),
         image_format=cfg.INPUT.FORMAT,
     )
     from .trainer import loader_prefetch_kwargs  # trainer imports this module

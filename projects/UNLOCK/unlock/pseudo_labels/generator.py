@@ -39,7 +39,6 @@ from .revision import (
     branch_labels,
     combine_branches,
     semantic_pseudo_label,
-    thing_mask,
     uncertain_detections,
 )
 from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
@@ -242,7 +241,7 @@ def label_image(
     record: (objects, sem, uncertain, amodal_uncertain, uncertain_detections)."""
     o = cfg.UNLOCK.OPLL
     num_bins = o.SCORE_BINS
-    m_thing = thing_mask(record["sem_labels"], class_table.thing_ids)
+    m_thing = class_table.thing_mask(record["sem_labels"])  # Eq. 2: the semantic thing mask
     sem = semantic_pseudo_label(
         record["sem_labels"], quantize_scores(record["sem_conf"], num_bins), thresholds["semantic"],
         ignore_label=class_table.ignore_label,

@@ -14,19 +14,6 @@ import numpy as np
 from ..utils.masks import encode_rle, mask_to_box
 
 
-def thing_mask(sem_labels: np.ndarray, thing_ids: Sequence[int]) -> np.ndarray:
-    """Eq. 2: pixels whose semantic argmax is a thing class.
-
-    Args:
-        sem_labels: (H, W) int semantic argmax (semantic ids).
-        thing_ids: semantic ids of the thing classes (``ClassTable.thing_ids``).
-
-    Returns:
-        (H, W) bool mask. Class-agnostic: a "car" may keep pixels semantics calls "person".
-    """
-    return np.isin(sem_labels, np.asarray(thing_ids))
-
-
 def semantic_pseudo_label(
     sem_labels: np.ndarray, conf_bins: np.ndarray, threshold_bins: np.ndarray, *,
     ignore_label: int,
