@@ -30,6 +30,7 @@ from unlock.utils.cli import (
     prepare_output_dir,
     run_tool,
 )
+from unlock.utils.user_modules import add_register_argument, import_registration_modules
 
 TOOL = "build_object_pool.py"
 
@@ -40,6 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pseudo-labels", default="", metavar="DIR", help="OPLL output root")
     parser.add_argument("--output", default="", metavar="DIR", help="pool directory")
     add_debug_argument(parser)
+    add_register_argument(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return parser
 
@@ -67,6 +69,7 @@ def check_pass1_complete(pl_root: str, dataset_name: str) -> None:
 
 
 def run(args) -> int:
+    import_registration_modules(args.register)
     cfg = load_config(args.config_file, args.opts)
     pl_root = args.pseudo_labels or pseudo_label_root(cfg)
     output = args.output or pool_dir(cfg, pl_root)

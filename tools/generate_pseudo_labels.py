@@ -21,12 +21,14 @@ from unlock.config.loading import load_config
 from unlock.engine import UnlockTrainer
 from unlock.pseudo_labels import pseudo_label_root
 from unlock.utils.cli import add_debug_argument, launch_tool, prepare_output_dir
+from unlock.utils.user_modules import add_register_argument, import_registration_modules
 
 logger = logging.getLogger("unlock")
 TOOL = "generate_pseudo_labels.py"
 
 
 def main(args):
+    import_registration_modules(args.register)
     # As train_net.py: unknown keys fail in one line, MODEL.DEVICE falls back to the CPU.
     cfg = load_config(args.config_file, args.opts)
     prepare_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
@@ -43,7 +45,8 @@ def main(args):
 
 def invoke_main(argv=None) -> int:
     """Parses ``argv`` and runs :func:`main`; returns the exit status (2 for input errors)."""
-    args = add_debug_argument(default_argument_parser()).parse_args(argv)
+    parser = add_register_argument(add_debug_argument(default_argument_parser()))
+    args = parser.parse_args(argv)
     return launch_tool(TOOL, main, args)
 
 

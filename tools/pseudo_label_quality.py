@@ -27,8 +27,10 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", required=True, help="the labelled split the labels were made for")
     p.add_argument("--json", help="also write the report as JSON to this file")
     p.add_argument("--debug", action="store_true", help="show the traceback of input errors too")
-    args = p.parse_args(argv)
     from unlock.utils.cli import run_tool
+    from unlock.utils.user_modules import add_register_argument
+
+    args = add_register_argument(p).parse_args(argv)
 
     return run_tool(TOOL, lambda: run(args), debug=args.debug)
 
@@ -38,6 +40,9 @@ def run(args) -> int:
     from unlock.class_table import dataset_class_table
     from unlock.pseudo_labels.quality import evaluate_pseudo_labels, format_quality_tables
     from unlock.utils.cli import load_dataset_checked, prepare_output_dir
+    from unlock.utils.user_modules import import_registration_modules
+
+    import_registration_modules(args.register)
     from unlock.utils.file_io import atomic_write_json
 
     if args.json:  # fail before reading every image, not after

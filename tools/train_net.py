@@ -4,6 +4,7 @@
     python tools/train_net.py --config-file configs/synthetic/unlock.yaml MODEL.WEIGHTS source.pth
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS model_final.pth
     python tools/train_net.py --num-gpus 2 --config-file ...
+    python tools/train_net.py --register my_datasets.py --config-file ...   (docs/custom_datasets.md)
 
 With UNLOCK.OPLL.ENABLED the source model in MODEL.WEIGHTS first pseudo-labels
 UNLOCK.OPLL.TARGET_DATASET (resumable, skipped when complete) and training then runs on the
@@ -28,6 +29,7 @@ from unlock.utils.cli import (
     load_dataset_checked,
     prepare_output_dir,
 )
+from unlock.utils.user_modules import add_register_argument, import_registration_modules
 
 logger = logging.getLogger("unlock")
 TOOL = "train_net.py"
@@ -48,6 +50,7 @@ def setup(args):
 
 
 def main(args):
+    import_registration_modules(args.register)
     cfg = setup(args)
     # Every split is loaded (and so checked) now: a broken test split fails before training.
     for name in cfg.DATASETS.TEST:
@@ -72,9 +75,14 @@ def main(args):
     return trainer.train()
 
 
+def get_parser():
+    """detectron2's training arguments plus ``--debug`` and ``--register``."""
+    return add_register_argument(add_debug_argument(default_argument_parser()))
+
+
 def invoke_main(argv=None) -> int:
     """Parses ``argv`` and runs :func:`main`; returns the exit status (2 for input errors)."""
-    args = add_debug_argument(default_argument_parser()).parse_args(argv)
+    args = get_parser().parse_args(argv)
     print("Command Line Args:", args)
     return launch_tool(TOOL, main, args)
 

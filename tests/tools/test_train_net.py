@@ -8,7 +8,6 @@ import math
 import os
 
 import pytest
-from detectron2.engine import default_argument_parser
 
 from common import REPO_ROOT, TINY_CONFIG
 from unlock.data.datasets import register_synthetic
@@ -29,7 +28,7 @@ def load_train_net():
 
 def run(train_net, *argv):
     return train_net.main(
-        default_argument_parser().parse_args(["--config-file", TINY_CONFIG, *argv])
+        train_net.get_parser().parse_args(["--config-file", TINY_CONFIG, *argv])
     )
 
 

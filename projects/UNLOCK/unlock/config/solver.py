@@ -19,3 +19,6 @@ def add_solver_config(cfg):
     cfg.SOLVER.POLY_LR_POWER = 1.0
     # Floor of that poly factor (as Panoptic-DeepLab's POLY_LR_CONSTANT_ENDING); 0 decays to 0.
     cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
+    # Submodules (paths in the meta-architecture, e.g. "roi_heads.box_predictor") whose parameters
+    # and BatchNorm statistics stay as loaded (unlock/engine/freezing.py); () trains everything.
+    cfg.SOLVER.FROZEN_MODULES = ()

@@ -39,6 +39,7 @@ from ..utils.file_io import atomic_write_json
 from .classmix import build_classmix_trainer
 from .exact_resume import IsolatedRNGMapper, preserved_rng, replay_batches, rng_state, set_rng_state
 from .extras import ParameterAnchor, check_extras
+from .freezing import freeze_modules
 from .opll_settings import apply_derived_settings, derived_opll_settings, dump_config
 from .optimizer import build_unlock_lr_scheduler, build_unlock_optimizer, uses_default_optimizer
 
@@ -165,9 +166,13 @@ class UnlockTrainer(DefaultTrainer):
 
     @classmethod
     def build_model(cls, cfg):
-        """detectron2's model, plus the optional L2 anchor to the source weights (extras)."""
+        """detectron2's model with SOLVER.FROZEN_MODULES frozen, plus the optional L2 anchor to
+        the source weights (extras)."""
         check_extras(cfg)
         model = super().build_model(cfg)
+        if cfg.SOLVER.FROZEN_MODULES:
+            frozen = freeze_modules(model, cfg.SOLVER.FROZEN_MODULES)
+            logger.info(f"SOLVER.FROZEN_MODULES: {len(frozen)} parameters frozen")
         if cfg.UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT > 0:
             ParameterAnchor.attach(model, cfg.MODEL.WEIGHTS, cfg.UNLOCK.OPLL.EXTRAS.ANCHOR_WEIGHT)
         return model
