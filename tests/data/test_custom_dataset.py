@@ -133,3 +133,18 @@ def test_train_evaluate_pseudo_label_and_adapt(toy, tmp_path):
     adapted.train()
     losses = adapted.storage.histories()["total_loss"].values()
     assert all(torch.isfinite(torch.tensor(v)) for v, _ in losses)
+
+    # The same labels with UNLOCK.ADCL.PASTED_SEMANTICS "source_labels": the pool is rebuilt (its
+    # key changes) and its objects store their semantic pseudo-labels (toy trainIds and 250).
+    from unlock.data.adcl import load_object_pool
+
+    pl_root = train_cfg.UNLOCK.OPLL.OUTPUT_DIR
+    before = storage.read_manifest(pl_root)["pool"]["key"]
+    relabel = adapt.clone()
+    relabel.defrost()
+    relabel.UNLOCK.ADCL.PASTED_SEMANTICS = "source_labels"
+    pool = load_object_pool(UnlockTrainer.generate_pseudo_labels(relabel).UNLOCK.ADCL.POOL_DIR)
+    assert storage.read_manifest(pl_root)["pool"]["key"] != before
+    assert all(o.semantics_file for o in pool.objects)
+    for i in range(len(pool)):
+        assert set(np.unique(pool.load(i)["semantics"]).tolist()) <= set(range(7)) | {250}

@@ -125,3 +125,22 @@ def test_adaptation_configs_use_the_papers_optimiser(setting, name):
     assert tuple(s.LR_MULTIPLIERS) == (10000.0, 10.0, 0.1, 1.0)
     crop = 376 if setting == "K2B" else 400
     assert tuple(cfg.UNLOCK.DATA.CROP_SIZE) == (crop, crop)
+
+
+SYNTHETIC_ADAPTATION_ROWS = sorted(
+    f for f in os.listdir(os.path.join(REPO_ROOT, "configs", "synthetic"))
+    if f not in ("Base-synthetic.yaml", "Base-adapt.yaml", "source_only.yaml")
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_ADAPTATION_ROWS)
+def test_synthetic_adaptation_rows_keep_the_authors_rates_relative_to_the_semantic_head(name):
+    """Per module, lr / lr(semantic head) is the K2B adaptation's (the authors' code), and no
+    batch statistics move (docs/method.md, "Optimiser and schedule")."""
+    cfg = get_unlock_cfg(os.path.join(REPO_ROOT, "configs", "synthetic", name))
+    k2b = get_unlock_cfg(os.path.join(REPO_ROOT, "configs", "K2B", "unlock.yaml"))
+    assert cfg.UNLOCK.OPLL.ENABLED and cfg.MODEL.RESNETS.NORM == "FrozenBN"
+    mine = [m / cfg.SOLVER.LR_MULTIPLIERS[0] for m in cfg.SOLVER.LR_MULTIPLIERS]
+    authors = [m / k2b.SOLVER.LR_MULTIPLIERS[0] for m in k2b.SOLVER.LR_MULTIPLIERS]
+    assert mine == pytest.approx(authors)
+    assert cfg.SOLVER.BASE_LR * cfg.SOLVER.LR_MULTIPLIERS[0] == pytest.approx(0.002)

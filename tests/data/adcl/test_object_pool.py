@@ -194,3 +194,28 @@ def test_streaming_inputs_and_errors(tmp_path):
         build_object_pool(
             recs, str(tmp_path / "w2"), class_table=K2B, image_reader=small.__getitem__
         )
+
+
+def test_semantic_labels_are_stored_per_object_when_asked(tmp_path):
+    recs = _records()
+    images = _images(recs)
+    labels = {r["image_id"]: (r["sem_labels"] + 1).astype(np.uint8) for r in recs}
+    index = build_object_pool(recs, str(tmp_path), class_table=K2B,
+                              image_reader=images.__getitem__,
+                              semantics_reader=labels.__getitem__)  # fmt: skip
+    pool = load_object_pool(str(tmp_path))
+    assert all(o.semantics_file for o in index.objects)
+    for i, o in enumerate(index.objects):
+        x0, y0, x1, y1 = o.box
+        np.testing.assert_array_equal(pool.load(i)["semantics"], labels[o.image_id][y0:y1, x0:x1])
+    with pytest.raises(ValueError, match="semantic pseudo-label of image 'img0' has size"):
+        build_object_pool(recs, str(tmp_path / "bad"), class_table=K2B,
+                          image_reader=images.__getitem__,
+                          semantics_reader=lambda image_id: np.zeros((3, 3), np.uint8))  # fmt: skip
+
+
+def test_without_semantics_nothing_extra_is_stored(built):
+    _, _, index, root = built
+    assert all(o.semantics_file == "" for o in index.objects)
+    assert "semantics" not in load_object_pool(str(root)).load(0)
+    assert not any(f.endswith("_sem.png") for f in os.listdir(root))

@@ -394,3 +394,61 @@ def test_random_scene_invariants(mode):
                 c = next(c for c in accepted if np.array_equal(c["full_mask"], obj["amodal_mask"]))
                 zero_expected |= c["overlap_mask"] & obj["mask"]
             np.testing.assert_array_equal(res.zeroed_mask, zero_expected)
+
+
+class TestPastedSemantics:
+    """UNLOCK.ADCL.PASTED_SEMANTICS "source_labels": pixels bring the labels of their own image."""
+
+    shape = (10, 10)
+
+    def _source_labelled_candidate(self):
+        full = _box(self.shape, 2, 8, 2, 8)
+        overlap = _box(self.shape, 2, 4, 2, 8)
+        cand = _cand(self.shape, 0, full, overlap)
+        # In its own image the object (class 0 -> trainId 11) was partly labelled as a van (16)
+        # and partly uncertain (255).
+        semantics = np.full(self.shape, 11, dtype=np.uint8)
+        semantics[6:8, 2:8] = 16
+        semantics[5, 2:8] = 255
+        cand["semantics"] = semantics
+        return cand, full, overlap, semantics
+
+    def test_shown_pixels_take_their_source_labels_and_zeroed_ones_are_ignored(self):
+        image, sem = _host()
+        cand, full, overlap, semantics = self._source_labelled_candidate()
+        res = paste_objects(image, sem, [], [cand], min_visible_pixels=1, max_area_fraction=1.0,
+                            pasted_semantics="source_labels")  # fmt: skip
+        shown = full & ~overlap
+        np.testing.assert_array_equal(res.sem_seg[shown], semantics[shown])
+        np.testing.assert_array_equal(res.sem_seg[overlap], K2B.ignore_label)
+        np.testing.assert_array_equal(res.sem_seg[~full], 0)
+        # The instance labels are those of the default: the full amodal mask stays the label.
+        (pasted,) = res.objects
+        np.testing.assert_array_equal(pasted["amodal_mask"], full)
+        np.testing.assert_array_equal(res.image[overlap], 0)
+
+    def test_object_class_is_the_default_and_ignores_source_labels(self):
+        image, sem = _host()
+        cand, full, _, _ = self._source_labelled_candidate()
+        res = paste_objects(image, sem, [], [cand], min_visible_pixels=1, max_area_fraction=1.0)
+        np.testing.assert_array_equal(res.sem_seg[full], 11)
+
+    def test_later_pastes_win_with_their_own_labels(self):
+        image, sem = _host()
+        first, _, _, _ = self._source_labelled_candidate()
+        front = _cand(self.shape, 2, _box(self.shape, 6, 9, 0, 4), value=50)
+        front["semantics"] = np.full(self.shape, 13, dtype=np.uint8)
+        res = paste_objects(image, sem, [], [first, front], min_visible_pixels=1,
+                            max_area_fraction=1.0, pasted_semantics="source_labels")  # fmt: skip
+        assert res.num_pasted == 2
+        np.testing.assert_array_equal(res.sem_seg[6:9, 0:4], 13)
+        assert res.sem_seg[7, 5] == 16 and res.sem_seg[4, 5] == 11
+
+    def test_a_candidate_without_source_labels_is_an_error(self):
+        image, sem = _host()
+        cand = _cand(self.shape, 0, _box(self.shape, 2, 8, 2, 8))
+        with pytest.raises(ValueError, match="candidate 0.*'semantics'"):
+            paste_objects(image, sem, [], [cand], min_visible_pixels=1, max_area_fraction=1.0,
+                          pasted_semantics="source_labels")  # fmt: skip
+        with pytest.raises(ValueError, match="pasted semantics 'class'"):
+            paste_objects(image, sem, [], [cand], pasted_semantics="class")

@@ -99,6 +99,7 @@ def fake(tmp_path_factory):
     }
     return {
         "root": root,
+        "record": rec,
         "pano": pano,
         "host": host_dict,
         "pano_dict": pano_dict,
@@ -250,3 +251,47 @@ def test_paste_prob_and_bad_mode(fake):
     cfg = get_unlock_cfg(opts=["UNLOCK.ADCL.POOL_DIR", os.path.join(str(fake["root"]), "none")])
     with pytest.raises(FileNotFoundError, match="none/index.json"):
         ObjectPasteDatasetMapper(cfg, is_train=True)
+
+
+def test_source_labels_follow_the_host_crop_and_flip(fake, tmp_path):
+    """PASTED_SEMANTICS "source_labels": pasting a panorama's objects into itself after crop +
+    flip gives each shown pixel the panorama's own (transformed) label, each zeroed pixel the
+    ignore label."""
+    rec = fake["record"]
+    source_labels = rec["sem_labels"].copy()
+    source_labels[:, 40:] = 255  # an uncertain band in the pseudo-label travels with the pixels
+    build_object_pool([rec], str(tmp_path / "pool"), image_reader=lambda f: fake["pano"],
+                      class_table=K2B, semantics_reader=lambda image_id: source_labels)  # fmt: skip
+    pool = load_object_pool(str(tmp_path / "pool"))
+    mapper = _mapper(pool, max_area_fraction=1.0, min_visible_pixels=1,
+                     pasted_semantics="source_labels")  # fmt: skip
+    tfm = T.TransformList([T.CropTransform(8, 0, 56, 40), T.HFlipTransform(56)])
+    image = tfm.apply_image(fake["pano"][..., ::-1].copy())
+    np.random.seed(0)
+    d = {"height": H, "width": W}
+    _, out_sem, objs, _ = mapper._post_augment(
+        d, image, np.zeros((40, 56), np.uint8), [], {"visible": None, "amodal": None}, tfm
+    )
+    assert d["num_pasted"] == 3
+    footprint = np.zeros((40, 56), bool)
+    for o in objs:
+        footprint |= o["amodal_mask"]
+    zeroed = tfm.apply_segmentation(
+        (_box(*OBJECTS[0][1:]) & _box(*OBJECTS[1][1:])).astype(np.uint8)) > 0  # fmt: skip
+    expected = tfm.apply_segmentation(source_labels)
+    shown = footprint & ~zeroed
+    np.testing.assert_array_equal(out_sem[shown], expected[shown])
+    assert (out_sem[shown] == 255).any() and (out_sem[shown] == 13).any()
+    np.testing.assert_array_equal(out_sem[zeroed], K2B.ignore_label)
+    np.testing.assert_array_equal(out_sem[~footprint], 0)
+
+
+def test_source_labels_need_a_pool_with_semantics(fake):
+    mapper = _mapper(fake["pool"], max_area_fraction=1.0, min_visible_pixels=1,
+                     pasted_semantics="source_labels")  # fmt: skip
+    image = np.zeros((H, W, 3), np.uint8)
+    with pytest.raises(ValueError, match="'source_labels' needs its"):
+        mapper._post_augment({"height": H, "width": W}, image, np.zeros((H, W), np.uint8), [],
+                             {"visible": None, "amodal": None}, T.TransformList([]))  # fmt: skip
+    with pytest.raises(ValueError, match="PASTED_SEMANTICS 'class'"):
+        _mapper(fake["pool"], pasted_semantics="class")

@@ -26,6 +26,11 @@ def add_adcl_config(cfg):
     # zeroing), "instance" (visible masks), "zero_full" (AoMix-style: zero the whole occluded
     # region), "random_fill" (overlap pixels get random colours).
     cfg.UNLOCK.ADCL.MIX_MODE = "amodal_zero_overlap"
+    # Semantic label of the pasted pixels: "object_class" (the paper, the authors' code: the pasted
+    # object's class over its whole footprint, zeroed pixels included) or "source_labels" (the
+    # pixels bring the OPLL semantic pseudo-label of the image they were cut from, and zeroed
+    # pixels are ignored; docs/method.md "Differences").
+    cfg.UNLOCK.ADCL.PASTED_SEMANTICS = "object_class"
     # Paste at the object's own panorama position (spatial-aware) or at a random position.
     cfg.UNLOCK.ADCL.SPATIAL_AWARE = True
     # Probability that a training sample is pasted into at all.

@@ -16,6 +16,7 @@ import weakref
 from typing import Dict
 
 import numpy as np
+from PIL import Image
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import (
@@ -278,6 +279,10 @@ def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
     a, o = cfg.UNLOCK.ADCL, cfg.UNLOCK.OPLL
     records = storage.iter_raw_predictions(pl_root, DatasetCatalog.get(o.TARGET_DATASET))
     logger.info("Building the ADCL pool of %d images into %s", len(records), pool_dir)
+    semantics_reader = None
+    if a.PASTED_SEMANTICS == "source_labels":
+        def semantics_reader(image_id):
+            return np.asarray(Image.open(storage.label_png_path(pl_root, image_id, "sem")))
     return build_object_pool(
         records,
         pool_dir,
@@ -288,6 +293,7 @@ def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
         num_bins=o.SCORE_BINS,
         # The threshold pass only needs scores: read the JSON headers, decode no mask.
         score_records=lambda: (storage.read_raw_header(pl_root, i) for i in records.image_ids),
+        semantics_reader=semantics_reader,
     )
 
 
@@ -297,6 +303,9 @@ def build_pool_if_needed(cfg: CfgNode, pl_root: str) -> None:
     a, o = cfg.UNLOCK.ADCL, cfg.UNLOCK.OPLL
     manifest = storage.read_manifest(pl_root)
     options = [a.POOL_THRESHOLDS, a.MAX_OVERLAP_FRACTION, o.SCORE_BINS, o.THING_REVISION]
+    if a.PASTED_SEMANTICS == "source_labels":
+        # The pool then stores the OPLL semantic labels too, which change with OPLL's settings.
+        options += [a.PASTED_SEMANTICS, manifest.get("label_key")]
     key = hashlib.sha1(json.dumps([manifest["raw_key"], *options], default=str).encode())
     key = key.hexdigest()
     pool = manifest.get("pool") or {}

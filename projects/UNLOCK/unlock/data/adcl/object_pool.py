@@ -65,6 +65,8 @@ class PoolObject:
         box: (x0, y0, x1, y1) int box of the full mask in panorama pixels, right/bottom exclusive.
         area, overlap_area: pixel counts of the full mask and of its overlap part.
         mask_file, pixels_file: file names relative to the pool directory.
+        semantics_file: the source image's OPLL semantic pseudo-label under the box (relative
+            file name), stored for ``UNLOCK.ADCL.PASTED_SEMANTICS "source_labels"``; "" if not.
     """
 
     category_id: int
@@ -77,6 +79,7 @@ class PoolObject:
     overlap_area: int
     mask_file: str
     pixels_file: str
+    semantics_file: str = ""
 
 
 @dataclass
@@ -152,7 +155,8 @@ class ObjectPool:
 
     def load(self, i: int) -> Dict:
         """Loads object ``i``: dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
-        ``overlap_mask`` ((h, w) bool crops of the box), ``pixels`` ((h, w, 3) uint8 RGB crop).
+        ``overlap_mask`` ((h, w) bool crops of the box), ``pixels`` ((h, w, 3) uint8 RGB crop)
+        and, when the pool stores them, ``semantics`` ((h, w) uint8 semantic pseudo-labels).
         The arrays are shared with the cache: do not modify them in place."""
         i = int(i)
         if i in self._cache:
@@ -180,7 +184,7 @@ class ObjectPool:
             raise ValueError(f"{pixels_path}: shape {pixels.shape} does not match box {obj.box}")
         if not np.isin(mask, (0, 1, OVERLAP_VALUE)).all():
             raise ValueError(f"{mask_path}: values {np.unique(mask)} outside {{0, 1, 255}}")
-        return {
+        data = {
             "category_id": obj.category_id,
             "box": obj.box,
             "image_size": obj.image_size,
@@ -188,6 +192,15 @@ class ObjectPool:
             "overlap_mask": mask == OVERLAP_VALUE,
             "pixels": pixels,
         }
+        if obj.semantics_file:
+            semantics_path = os.path.join(self.root, obj.semantics_file)
+            semantics = np.asarray(Image.open(semantics_path))
+            if semantics.shape != mask.shape:
+                raise ValueError(
+                    f"{semantics_path}: shape {semantics.shape} does not match box {obj.box}"
+                )
+            data["semantics"] = semantics
+        return data
 
 
 def load_object_pool(pool_dir: str, cache_size: int = 1024) -> ObjectPool:
@@ -282,6 +295,7 @@ def build_object_pool(
     image_reader: Optional[Callable[[str], np.ndarray]] = None,
     num_bins: int = 10001,
     score_records: Optional[RecordSource] = None,
+    semantics_reader: Optional[Callable[[str], np.ndarray]] = None,
 ) -> PoolIndex:
     """Builds the pool from raw source-model predictions, streaming over the records twice.
 
@@ -303,6 +317,8 @@ def build_object_pool(
         score_records: optional cheaper source for pass 1 with the same images, whose records
             only need ``detections: [{category_id, score}]`` (e.g. the raw JSON headers, masks
             left encoded); default ``records``.
+        semantics_reader: optional ``image_id -> (H, W) uint8`` semantic pseudo-label of the
+            image; when given, each object also stores that label under its box.
 
     Returns:
         The written :class:`PoolIndex`.
@@ -346,10 +362,18 @@ def build_object_pool(
                 f"{rec['file_name']}: image size {image.shape[:2]} differs from the raw "
                 f"prediction size {shape} of image {rec['image_id']!r}"
             )
+        semantics = None
+        if semantics_reader is not None:
+            semantics = semantics_reader(str(rec["image_id"]))
+            if semantics.shape != shape:
+                raise ValueError(
+                    f"semantic pseudo-label of image {rec['image_id']!r} has size "
+                    f"{semantics.shape}, the raw predictions {shape}"
+                )
         for i, full, overlap in found:
-            objects.append(
-                _write_object(output_dir, len(objects), rec, dets[i], full, overlap, image)
-            )
+            objects.append(_write_object(
+                output_dir, len(objects), rec, dets[i], full, overlap, image, semantics
+            ))  # fmt: skip
         if num_images % 100 == 0:
             logger.info("ADCL pool: %d images, %d objects", num_images, len(objects))
 
@@ -374,6 +398,7 @@ def _write_object(
     full: np.ndarray,
     overlap: np.ndarray,
     image: np.ndarray,
+    semantics: Optional[np.ndarray] = None,
 ) -> PoolObject:
     x0, y0, x1, y1 = (int(v) for v in mask_to_box(full))
     crop = full[y0:y1, x0:x1].astype(np.uint8)
@@ -383,6 +408,13 @@ def _write_object(
     atomic_write_image(
         os.path.join(output_dir, pixels_file), np.ascontiguousarray(image[y0:y1, x0:x1, :3])
     )
+    semantics_file = ""
+    if semantics is not None:
+        semantics_file = f"{n:07d}_sem.png"
+        atomic_write_image(
+            os.path.join(output_dir, semantics_file),
+            np.ascontiguousarray(semantics[y0:y1, x0:x1].astype(np.uint8)),
+        )
     return PoolObject(
         category_id=int(det["category_id"]),
         score=float(det["score"]),
@@ -394,4 +426,5 @@ def _write_object(
         overlap_area=int(overlap.sum()),
         mask_file=mask_file,
         pixels_file=pixels_file,
+        semantics_file=semantics_file,
     )

@@ -28,13 +28,23 @@ import numpy as np
 
 from unlock.class_table import ClassTable
 
-__all__ = ["AMODAL_IGNORE_KEYS", "MIX_MODES", "PasteResult", "paste_objects", "paste_region"]
+__all__ = [
+    "AMODAL_IGNORE_KEYS",
+    "MIX_MODES",
+    "PASTED_SEMANTICS",
+    "PasteResult",
+    "paste_objects",
+    "paste_region",
+]
 
 # Ignore maps that a paste leaves unchanged (the hidden extent of host objects stays unknown).
 AMODAL_IGNORE_KEYS = ("amodal",)
 
 # Table 7 variants. "amodal_zero_overlap" is UNLOCK's ADCL-Zero.
 MIX_MODES = ("amodal_zero_overlap", "amodal", "instance", "zero_full", "random_fill")
+# Semantic label of pasted pixels: the object's class (paper, authors' code) or the labels the
+# pixels had in the image they were cut from, with zeroed pixels ignored.
+PASTED_SEMANTICS = ("object_class", "source_labels")
 
 
 @dataclass
@@ -137,6 +147,7 @@ def paste_objects(
     max_area_fraction: float = 0.125,
     max_objects: Optional[int] = None,
     ignore_maps: Optional[Dict[str, np.ndarray]] = None,
+    pasted_semantics: str = "object_class",
 ) -> PasteResult:
     """Pastes pool objects into a host image in occlusion order (later pastes are in front).
 
@@ -157,7 +168,8 @@ def paste_objects(
             or None = unknown) and ``amodal_mask`` ((H, W) bool or None); other keys are kept.
         pasted: candidates in the host frame, dicts with ``category_id`` (detector class),
             ``full_mask`` (H, W) bool, ``overlap_mask`` (H, W) bool, ``pixels`` (H, W, 3) uint8
-            in the same channel order as ``image``.
+            in the same channel order as ``image``, and for "source_labels" ``semantics``
+            (H, W) semantic trainIds of the image the object was cut from.
         mode: mixing variant of Table 7, see :func:`paste_region`.
         class_table: maps a candidate's detector class to the trainId written into ``sem_seg``.
         rng: ``np.random`` module, ``RandomState`` or ``Generator`` for "random_fill"
@@ -168,12 +180,22 @@ def paste_objects(
         ignore_maps: optional dict of (H, W) bool maps (e.g. ``visible``, ``amodal``); the visible
             label under a paste is known, so maps other than ``amodal`` are cleared under the
             footprint.
+        pasted_semantics: "object_class": the pasted object's class over its whole label region,
+            zeroed pixels included (the authors' code); "source_labels": each pixel that shows
+            the candidate's colours takes its ``semantics`` label, each zeroed pixel the table's
+            ignore label. Objects whose class the detector confused then do not relabel the
+            semantic map (docs/results.md "What adapts").
 
     Returns:
         A :class:`PasteResult`.
     """
     if mode not in MIX_MODES:
         raise ValueError(f"Unknown ADCL mix mode {mode!r}; expected one of {MIX_MODES}")
+    if pasted_semantics not in PASTED_SEMANTICS:
+        raise ValueError(
+            f"Unknown pasted semantics {pasted_semantics!r}; expected one of {PASTED_SEMANTICS}"
+        )
+    from_source = pasted_semantics == "source_labels"
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"Host image must be (H, W, 3), got {image.shape}")
     shape = image.shape[:2]
@@ -185,8 +207,9 @@ def paste_objects(
     # Id map of the topmost paste per pixel (0 = not pasted) and visible-pixel count per id.
     top_id = np.zeros(shape, dtype=np.int32)
     visible_count = [int(shape[0] * shape[1])]
-    # Per accepted paste: (category_id, box slices, label, colour, blank, pixels); the masks are
-    # crops to the box of the candidate's full mask, which keeps the per-candidate work small.
+    # Per accepted paste: (category_id, box slices, label, colour, blank, pixels, semantics); the
+    # masks are crops to the box of the candidate's full mask, which keeps the per-candidate work
+    # small.
     accepted: List[Tuple] = []
     if max_objects is not None and max_objects <= 0:
         pasted = ()
@@ -211,7 +234,17 @@ def paste_objects(
         new_id = len(visible_count)
         visible_count = remaining.tolist() + [area]
         top_id[box][label] = new_id
-        accepted.append((int(cand["category_id"]), box, label, colour, blank, cand["pixels"]))
+        semantics = None
+        if from_source:
+            semantics = cand.get("semantics")
+            if semantics is None or semantics.shape != shape:
+                raise ValueError(
+                    f"pasted candidate {index}: pasted_semantics 'source_labels' needs its "
+                    f"(H, W) 'semantics' (an ADCL pool built with the semantic pseudo-labels)"
+                )
+        accepted.append(
+            (int(cand["category_id"]), box, label, colour, blank, cand["pixels"], semantics)
+        )
         if max_objects is not None and len(accepted) >= max_objects:
             break
 
@@ -219,7 +252,7 @@ def paste_objects(
     out_sem = sem_seg.copy()
     zeroed = np.zeros(shape, dtype=bool)
     footprint = top_id > 0
-    for category_id, box, label, colour, blank, pixels in accepted:
+    for category_id, box, label, colour, blank, pixels, semantics in accepted:
         img_box, zero_box = out_image[box], zeroed[box]
         img_box[colour] = pixels[box][colour]
         zero_box[colour] = False
@@ -229,8 +262,12 @@ def paste_objects(
         else:
             img_box[blank] = 0
             zero_box |= blank
-        # Topmost wins; occluded (blank) pixels of the object are labelled with its class too.
-        out_sem[box][label] = class_table.semantic_id(category_id)
+        if semantics is not None:
+            out_sem[box][colour] = semantics[box][colour]
+            out_sem[box][blank] = class_table.ignore_label
+        else:
+            # Topmost wins; occluded (blank) pixels of the object are labelled with its class too.
+            out_sem[box][label] = class_table.semantic_id(category_id)
 
     out_objects: List[Dict] = []
     for obj in objects:
@@ -242,7 +279,7 @@ def paste_objects(
         if mask is not None:
             new_obj["mask"] = mask & ~footprint
         out_objects.append(new_obj)
-    for new_id, (category_id, box, label, _, _, _) in enumerate(accepted, start=1):
+    for new_id, (category_id, box, label, _, _, _, _) in enumerate(accepted, start=1):
         amodal = np.zeros(shape, dtype=bool)
         amodal[box] = label
         # A pool object's amodal mask is exact everywhere, so none of the host's amodal

@@ -24,7 +24,7 @@ from detectron2.data import transforms as T
 
 from ..dataset_mapper import AmodalDatasetMapper
 from .object_pool import OVERLAP_VALUE, ObjectPool, load_object_pool
-from .paste import MIX_MODES, paste_objects
+from .paste import MIX_MODES, PASTED_SEMANTICS, paste_objects
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         mix_mode: str = "amodal_zero_overlap",
         spatial_aware: bool = True,
         paste_prob: float = 1.0,
+        pasted_semantics: str = "object_class",
         **kwargs,
     ):
         """
@@ -79,6 +80,8 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             max_area_fraction, min_visible_pixels, mix_mode: see ``paste.paste_objects``.
             spatial_aware: paste at the object's own panorama position (see module docstring).
             paste_prob: probability that a training sample is pasted into.
+            pasted_semantics: see ``paste.paste_objects``; "source_labels" needs a pool built
+                with the semantic pseudo-labels (UNLOCK.ADCL.PASTED_SEMANTICS).
             kwargs: arguments of ``AmodalDatasetMapper``.
         """
         super().__init__(**kwargs)
@@ -94,6 +97,11 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         self.mix_mode = mix_mode
         self.spatial_aware = bool(spatial_aware)
         self.paste_prob = float(paste_prob)
+        if pasted_semantics not in PASTED_SEMANTICS:
+            raise ValueError(
+                f"UNLOCK.ADCL.PASTED_SEMANTICS {pasted_semantics!r} is not one of {PASTED_SEMANTICS}"
+            )
+        self.pasted_semantics = pasted_semantics
         if self.is_train:
             logger.info(
                 f"[ObjectPasteDatasetMapper] pool of {len(pool) if pool else 0} objects, R="
@@ -113,6 +121,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             mix_mode=adcl.MIX_MODE,
             spatial_aware=adcl.SPATIAL_AWARE,
             paste_prob=adcl.PROB,
+            pasted_semantics=adcl.PASTED_SEMANTICS,
         )
         return ret
 
@@ -138,6 +147,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             max_area_fraction=self.max_area_fraction,
             max_objects=self.num_objects,
             ignore_maps=ignore_maps,
+            pasted_semantics=self.pasted_semantics,
         )
         dataset_dict["num_pasted"] = result.num_pasted
         return result.image, result.sem_seg, result.objects, result.ignore_maps
@@ -160,7 +170,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
                 placed = self._place_random(obj, out_hw)
             if placed is None:
                 continue
-            full, overlap, pixels = placed
+            full, overlap, pixels, semantics = placed
             if self.image_format == "BGR":
                 pixels = pixels[..., ::-1]
             yield {
@@ -168,18 +178,25 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
                 "full_mask": full,
                 "overlap_mask": overlap,
                 "pixels": pixels,
+                "semantics": semantics,
             }
 
     @staticmethod
     def _place_spatial(obj, orig_hw, out_hw, transforms):
         """Canvas of the host's original size with the object at its panorama box, then the
         host's transforms. A pool built on panoramas of another size is rescaled to the host's
-        size first (same relative position). Returns None when nothing lands in the frame."""
+        size first (same relative position). Returns None when nothing lands in the frame, else
+        (full mask, overlap mask, pixels, semantic labels or None) in the host frame."""
         label, pixels, box = _label_crop(obj), obj["pixels"], obj["box"]
+        semantics = obj.get("semantics")
         if tuple(obj["image_size"]) != tuple(orig_hw):
-            label, pixels, box = _rescale(label, pixels, box, obj["image_size"], orig_hw)
-            if label is None:
+            resize = _rescale(box, obj["image_size"], orig_hw)
+            if resize is None:
                 return None
+            resize, box = resize
+            label, pixels = resize.apply_segmentation(label), resize.apply_image(pixels)
+            if semantics is not None:
+                semantics = resize.apply_segmentation(semantics)
         x0, y0, x1, y1 = box
         try:
             tb = transforms.apply_box(np.array([[x0, y0, x1, y1]], dtype=np.float64))[0]
@@ -199,7 +216,11 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             return None
         image = np.zeros(orig_hw + (3,), dtype=np.uint8)
         image[y0:y1, x0:x1] = pixels
-        return full, canvas == OVERLAP_VALUE, transforms.apply_image(image)
+        if semantics is not None:
+            sem_canvas = np.zeros(orig_hw, dtype=np.uint8)
+            sem_canvas[y0:y1, x0:x1] = semantics
+            semantics = transforms.apply_segmentation(sem_canvas)
+        return full, canvas == OVERLAP_VALUE, transforms.apply_image(image), semantics
 
     @staticmethod
     def _place_random(obj, out_hw):
@@ -213,7 +234,12 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         canvas[y : y + hh, x : x + ww] = label[:hh, :ww]
         image = np.zeros(tuple(out_hw) + (3,), dtype=np.uint8)
         image[y : y + hh, x : x + ww] = pixels[:hh, :ww]
-        return canvas > 0, canvas == OVERLAP_VALUE, image
+        semantics = obj.get("semantics")
+        if semantics is not None:
+            sem_canvas = np.zeros(out_hw, dtype=np.uint8)
+            sem_canvas[y : y + hh, x : x + ww] = semantics[:hh, :ww]
+            semantics = sem_canvas
+        return canvas > 0, canvas == OVERLAP_VALUE, image, semantics
 
 
 def _label_crop(obj: Dict) -> np.ndarray:
@@ -223,12 +249,13 @@ def _label_crop(obj: Dict) -> np.ndarray:
     return label
 
 
-def _rescale(label, pixels, box, src_hw, dst_hw):
+def _rescale(box, src_hw, dst_hw):
+    """(resize of the box crop, box in the ``dst_hw`` frame), or None when it vanishes."""
     sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]
     x0, y0 = int(round(box[0] * sx)), int(round(box[1] * sy))
     x1 = min(int(round(box[2] * sx)), dst_hw[1])
     y1 = min(int(round(box[3] * sy)), dst_hw[0])
     if x1 <= x0 or y1 <= y0:
-        return None, None, None
-    resize = T.ResizeTransform(label.shape[0], label.shape[1], y1 - y0, x1 - x0)
-    return resize.apply_segmentation(label), resize.apply_image(pixels), (x0, y0, x1, y1)
+        return None
+    resize = T.ResizeTransform(box[3] - box[1], box[2] - box[0], y1 - y0, x1 - x0)
+    return resize, (x0, y0, x1, y1)
