@@ -1,15 +1,9 @@
 """ADCL: amodal-driven object pool and spatial-aware object pasting (paper Sec. 3.3)."""
 
-from .object_pool import (
-    ObjectPool,
-    PoolIndex,
-    PoolObject,
-    build_object_pool,
-    load_object_pool,
-    pool_objects_of_image,
-)
+from .object_pool import build_object_pool, pool_objects_of_image
 from .paste import MIX_MODES, PasteResult, paste_objects, paste_region
 from .paste_mapper import ObjectPasteDatasetMapper, default_pool_dir
+from .pool_store import ObjectPool, PoolIndex, PoolObject, load_object_pool
 
 __all__ = [
     "ObjectPool",

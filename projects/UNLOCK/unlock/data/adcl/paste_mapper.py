@@ -23,7 +23,7 @@ from detectron2.config import configurable
 from detectron2.data import transforms as T
 
 from ..dataset_mapper import AmodalDatasetMapper
-from .object_pool import OVERLAP_VALUE, ObjectPool, load_object_pool
+from .pool_store import OVERLAP_VALUE, ObjectPool, load_object_pool
 from .paste import MIX_MODES, PASTED_SEMANTICS, paste_objects
 
 logger = logging.getLogger(__name__)

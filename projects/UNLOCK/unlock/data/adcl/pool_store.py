@@ -1,0 +1,191 @@
+"""The ADCL object pool on disk: its index format, loading and sampling (building it is
+``object_pool.py``).
+
+``<dir>/index.json`` lists the objects; each has a mask PNG cropped to its box with values 0
+(background), 1 (exclusive pixel) and 255 (overlap pixel), an RGB PNG of the source image's pixels
+under the box, so pasting never opens the source image again, and, when the pool was built for
+``UNLOCK.ADCL.PASTED_SEMANTICS "source_labels"``, a PNG of the image's semantic pseudo-labels
+under the box. Boxes are XYXY in panorama pixels, right/bottom exclusive.
+"""
+
+import os
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+from PIL import Image
+
+from unlock.utils.file_io import read_json
+
+__all__ = [
+    "INDEX_FILE",
+    "OVERLAP_VALUE",
+    "POOL_FORMAT_VERSION",
+    "ObjectPool",
+    "PoolIndex",
+    "PoolObject",
+    "load_object_pool",
+]
+
+POOL_FORMAT_VERSION = 1
+INDEX_FILE = "index.json"
+# Value of overlap (ambiguous) pixels in the stored mask crops, as in the authors' pool PNGs.
+OVERLAP_VALUE = 255
+
+@dataclass(frozen=True)
+class PoolObject:
+    """One index entry of the pool.
+
+    Attributes:
+        category_id: detector (contiguous thing) class.
+        score: the amodal detection score.
+        image_id, file_name: source image.
+        image_size: (height, width) of the source panorama.
+        box: (x0, y0, x1, y1) int box of the full mask in panorama pixels, right/bottom exclusive.
+        area, overlap_area: pixel counts of the full mask and of its overlap part.
+        mask_file, pixels_file: file names relative to the pool directory.
+        semantics_file: the source image's OPLL semantic pseudo-label under the box (relative
+            file name), stored for ``UNLOCK.ADCL.PASTED_SEMANTICS "source_labels"``; "" if not.
+    """
+
+    category_id: int
+    score: float
+    image_id: str
+    file_name: str
+    image_size: Tuple[int, int]
+    box: Tuple[int, int, int, int]
+    area: int
+    overlap_area: int
+    mask_file: str
+    pixels_file: str
+    semantics_file: str = ""
+
+
+@dataclass
+class PoolIndex:
+    """Contents of ``index.json``: build parameters, per-class thresholds and the objects."""
+
+    thresholds: Tuple[float, float]
+    class_thresholds: Tuple[float, ...]
+    max_overlap_fraction: float
+    thing_revision: bool
+    num_images: int
+    objects: List[PoolObject]
+    version: int = POOL_FORMAT_VERSION
+
+    def to_json(self) -> Dict:
+        d = asdict(self)
+        d["objects"] = [asdict(o) for o in self.objects]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Dict, path: str) -> "PoolIndex":
+        if not isinstance(d, dict) or d.get("version") != POOL_FORMAT_VERSION:
+            found = d.get("version") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(
+                f"{path}: object pool format version {found!r}, expected {POOL_FORMAT_VERSION}"
+            )
+        try:
+            objects = [
+                PoolObject(**dict(o, image_size=tuple(o["image_size"]), box=tuple(o["box"])))
+                for o in d["objects"]
+            ]
+            return cls(
+                thresholds=tuple(d["thresholds"]),
+                class_thresholds=tuple(d["class_thresholds"]),
+                max_overlap_fraction=float(d["max_overlap_fraction"]),
+                thing_revision=bool(d["thing_revision"]),
+                num_images=int(d["num_images"]),
+                objects=objects,
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: malformed object pool index ({e!r})") from e
+
+
+class ObjectPool:
+    """A loaded pool: its index, its directory, sampling and (cached) loading of objects."""
+
+    def __init__(self, root: str, index: PoolIndex, cache_size: int = 1024):
+        self.root = root
+        self.index = index
+        # A plain LRU dict (not functools.lru_cache) so that the pool pickles into workers.
+        self._cache: "OrderedDict[int, Dict]" = OrderedDict()
+        self._cache_size = cache_size
+
+    def __len__(self) -> int:
+        return len(self.index.objects)
+
+    @property
+    def objects(self) -> List[PoolObject]:
+        return self.index.objects
+
+    def sample(self, rng, k: int) -> List[int]:
+        """Draws ``min(k, len(self))`` distinct object indices uniformly (any image, any class).
+
+        Args:
+            rng: ``np.random`` (so detectron2's per-worker seeding applies), a ``RandomState``
+                or a ``Generator``.
+            k: number of objects wanted.
+        """
+        k = min(int(k), len(self))
+        if k <= 0:
+            return []
+        return [int(i) for i in rng.choice(len(self), size=k, replace=False)]
+
+    def load(self, i: int) -> Dict:
+        """Loads object ``i``: dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
+        ``overlap_mask`` ((h, w) bool crops of the box), ``pixels`` ((h, w, 3) uint8 RGB crop)
+        and, when the pool stores them, ``semantics`` ((h, w) uint8 semantic pseudo-labels).
+        The arrays are shared with the cache: do not modify them in place."""
+        i = int(i)
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        data = self._load(i)
+        if self._cache_size > 0:
+            self._cache[i] = data
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return data
+
+    def _load(self, i: int) -> Dict:
+        obj = self.index.objects[i]
+        mask_path = os.path.join(self.root, obj.mask_file)
+        pixels_path = os.path.join(self.root, obj.pixels_file)
+        mask = np.asarray(Image.open(mask_path))
+        pixels = np.asarray(Image.open(pixels_path).convert("RGB"))
+        x0, y0, x1, y1 = obj.box
+        if mask.shape != (y1 - y0, x1 - x0):
+            raise ValueError(
+                f"{mask_path}: mask of shape {mask.shape} does not match box {obj.box}"
+            )
+        if pixels.shape[:2] != mask.shape:
+            raise ValueError(f"{pixels_path}: shape {pixels.shape} does not match box {obj.box}")
+        if not np.isin(mask, (0, 1, OVERLAP_VALUE)).all():
+            raise ValueError(f"{mask_path}: values {np.unique(mask)} outside {{0, 1, 255}}")
+        data = {
+            "category_id": obj.category_id,
+            "box": obj.box,
+            "image_size": obj.image_size,
+            "full_mask": mask > 0,
+            "overlap_mask": mask == OVERLAP_VALUE,
+            "pixels": pixels,
+        }
+        if obj.semantics_file:
+            semantics_path = os.path.join(self.root, obj.semantics_file)
+            semantics = np.asarray(Image.open(semantics_path))
+            if semantics.shape != mask.shape:
+                raise ValueError(
+                    f"{semantics_path}: shape {semantics.shape} does not match box {obj.box}"
+                )
+            data["semantics"] = semantics
+        return data
+
+
+def load_object_pool(pool_dir: str, cache_size: int = 1024) -> ObjectPool:
+    """Reads ``<pool_dir>/index.json``; errors name the file and the problem."""
+    path = os.path.join(pool_dir, INDEX_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no ADCL object pool index (build it first)")
+    return ObjectPool(pool_dir, PoolIndex.from_json(read_json(path), path), cache_size=cache_size)
