@@ -55,6 +55,25 @@ def test_amodal_panoptic_occlusion_with_and_without_visible_map():
         AmodalVisualizer(black(), META).draw_amodal_panoptic(bad)
 
 
+def test_a_one_pixel_mask_drawn_last_keeps_the_whole_image_in_view():
+    """A 1-px amodal segment (no contour to draw) used to zoom the panel onto that pixel."""
+    outputs = make_outputs(1)
+    amodal = dict(outputs["amodal_panoptic_seg"])
+    speck = torch.zeros((1, H, W), dtype=torch.bool)
+    speck[0, H - 2, W - 3] = True
+    amodal["thing_masks"] = torch.cat([torch.as_tensor(amodal["thing_masks"]), speck])
+    amodal["segments_info"] = list(amodal["segments_info"]) + [
+        dict(amodal["segments_info"][0], id=len(amodal["segments_info"]) + 1, visible_id=0)
+    ]
+    vis = AmodalVisualizer(black(), META)
+    image = vis.draw_amodal_panoptic(amodal).get_image()
+    assert vis.output.ax.get_xlim() == (0.0, W) and vis.output.ax.get_ylim() == (H, 0.0)
+    # Away from the speck and its label the picture is the one without the speck.
+    without = AmodalVisualizer(black(), META).draw_amodal_panoptic(
+        outputs["amodal_panoptic_seg"]).get_image()  # fmt: skip
+    np.testing.assert_array_equal(image[: H - 20], without[: H - 20])
+
+
 def test_semantic_accepts_scores_or_labels_and_skips_ignore():
     labels = np.full((H, W), 255, dtype=np.int64)
     labels[:, : W // 2] = 10

@@ -60,6 +60,10 @@ class AmodalVisualizer(Visualizer):
 
     def __init__(self, img_rgb: np.ndarray, metadata=None, scale: float = 1.0, **kwargs):
         super().__init__(img_rgb, as_metadata(metadata), scale=scale, **kwargs)
+        # Each mask is an ``imshow`` of its box, and with autoscaling on matplotlib sets the view
+        # to the extent of the last one: a 1-pixel mask without a contour left the whole panel
+        # showing that pixel. The view is the image, always.
+        self.output.ax.set_autoscale_on(False)
 
     # ----------------------------------------------------------------------------- primitives
     def _thing_color(self, category_id: int, k: int = 0) -> Tuple[float, float, float]:
