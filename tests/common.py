@@ -19,3 +19,15 @@ def get_unlock_cfg(config_file: str = TINY_CONFIG, opts=()):
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+def load_tool(script: str, module_name: str):
+    """Imports ``tools/<script>`` as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        module_name, os.path.join(REPO_ROOT, "tools", script)
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,6 +1,5 @@
 """tools/visualize_data.py draws every image of a registered split, and fails cleanly."""
 
-import importlib.util
 import os
 import uuid
 
@@ -8,17 +7,12 @@ import numpy as np
 from PIL import Image
 
 from amodal_fixtures import H, W, make_blendpass
-from common import REPO_ROOT
+from common import load_tool
 from unlock.data import register_synthetic
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "visualize_data", os.path.join(REPO_ROOT, "tools", "visualize_data.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("visualize_data.py", "visualize_data")
 
 
 def test_draws_labelled_split(tmp_path, capsys):

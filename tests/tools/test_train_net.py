@@ -3,13 +3,12 @@ source-only training + final evaluation, UNLOCK adaptation (OPLL generation befo
 ADCL pool, pasting mapper) from that checkpoint, then the --eval-only path; and a run killed with
 SIGKILL and resumed ending with the weights of a run never killed (README "Exact resume")."""
 
-import importlib.util
 import math
 import os
 
 import pytest
 
-from common import REPO_ROOT, TINY_CONFIG
+from common import REPO_ROOT, TINY_CONFIG, load_tool
 from unlock.data.datasets import register_synthetic
 from unlock.data.synthetic.generate import generate_synthetic_benchmark
 from unlock.pseudo_labels import storage
@@ -18,12 +17,7 @@ PREFIX = "tn_synth"
 
 
 def load_train_net():
-    spec = importlib.util.spec_from_file_location(
-        "train_net", os.path.join(REPO_ROOT, "tools", "train_net.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("train_net.py", "train_net")
 
 
 def run(train_net, *argv):

@@ -2,7 +2,6 @@
 imported once, before the config is read; tools/train_net.py then trains and evaluates on a
 dataset that only that file registers; a missing module is a one-line input error naming it."""
 
-import importlib.util
 import os
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import textwrap
 import pytest
 from detectron2.data import DatasetCatalog
 
-from common import REPO_ROOT, TINY_CONFIG
+from common import TINY_CONFIG, load_tool
 from toy_dataset import TOY_OPTS, write_toy_split
 from unlock.utils.cli import EXIT_USER_ERROR, user_error_types
 from unlock.utils.user_modules import RegistrationModuleError, import_registration_modules
@@ -34,15 +33,6 @@ def _registration_file(path, dataset_name, data_root):
         IMPORTS = globals().get("IMPORTS", 0) + 1
     """))
     return str(path)
-
-
-def _load_train_net():
-    spec = importlib.util.spec_from_file_location(
-        "train_net_register", os.path.join(REPO_ROOT, "tools", "train_net.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_file_is_imported_once_and_registers_its_dataset(tmp_path):
@@ -83,7 +73,7 @@ def test_a_broken_import_inside_the_users_module_keeps_its_traceback(tmp_path):
 def test_train_net_trains_and_evaluates_on_a_dataset_of_a_register_file(tmp_path):
     write_toy_split(str(tmp_path / "data"), 2)
     reg = _registration_file(tmp_path / "toy_reg.py", "reg_train_net_toy", str(tmp_path / "data"))
-    train_net = _load_train_net()
+    train_net = load_tool("train_net.py", "train_net_register")
     common = [
         "--register", reg, "--config-file", TINY_CONFIG, *TOY_OPTS,
         "DATASETS.TRAIN", "('reg_train_net_toy',)", "DATASETS.TEST", "('reg_train_net_toy',)",
@@ -100,7 +90,7 @@ def test_train_net_trains_and_evaluates_on_a_dataset_of_a_register_file(tmp_path
 
 
 def test_train_net_reports_a_missing_register_module_in_one_line(tmp_path, capsys):
-    train_net = _load_train_net()
+    train_net = load_tool("train_net.py", "train_net_register")
     status = train_net.invoke_main(
         ["--register", str(tmp_path / "absent.py"), "--config-file", TINY_CONFIG]
     )
