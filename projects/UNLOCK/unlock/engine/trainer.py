@@ -16,7 +16,6 @@ import weakref
 from typing import Dict
 
 import numpy as np
-from PIL import Image
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import (
@@ -282,7 +281,7 @@ def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
     semantics_reader = None
     if a.PASTED_SEMANTICS == "source_labels":
         def semantics_reader(image_id):
-            return np.asarray(Image.open(storage.label_png_path(pl_root, image_id, "sem")))
+            return storage.read_png(storage.label_png_path(pl_root, image_id, "sem"), np.uint8)
     return build_object_pool(
         records,
         pool_dir,
