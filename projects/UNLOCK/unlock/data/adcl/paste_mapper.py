@@ -204,9 +204,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
                 return None  # outside the host crop window
         except NotImplementedError:
             pass
-        canvas = np.zeros(orig_hw, dtype=np.uint8)
-        canvas[y0:y1, x0:x1] = label
-        canvas = transforms.apply_segmentation(canvas)
+        canvas = transforms.apply_segmentation(_on_canvas(label, orig_hw, y0, x0))
         if canvas.shape != tuple(out_hw):
             raise ValueError(
                 f"host transforms map {orig_hw} to {canvas.shape}, expected the image size {out_hw}"
@@ -214,13 +212,10 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         full = canvas > 0
         if not full.any():
             return None
-        image = np.zeros(orig_hw + (3,), dtype=np.uint8)
-        image[y0:y1, x0:x1] = pixels
+        image = transforms.apply_image(_on_canvas(pixels, orig_hw, y0, x0))
         if semantics is not None:
-            sem_canvas = np.zeros(orig_hw, dtype=np.uint8)
-            sem_canvas[y0:y1, x0:x1] = semantics
-            semantics = transforms.apply_segmentation(sem_canvas)
-        return full, canvas == OVERLAP_VALUE, transforms.apply_image(image), semantics
+            semantics = transforms.apply_segmentation(_on_canvas(semantics, orig_hw, y0, x0))
+        return full, canvas == OVERLAP_VALUE, image, semantics
 
     @staticmethod
     def _place_random(obj, out_hw):
@@ -229,17 +224,20 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         h, w = label.shape
         y = np.random.randint(max(out_hw[0] - h, 0) + 1)
         x = np.random.randint(max(out_hw[1] - w, 0) + 1)
-        hh, ww = min(h, out_hw[0] - y), min(w, out_hw[1] - x)
-        canvas = np.zeros(out_hw, dtype=np.uint8)
-        canvas[y : y + hh, x : x + ww] = label[:hh, :ww]
-        image = np.zeros(tuple(out_hw) + (3,), dtype=np.uint8)
-        image[y : y + hh, x : x + ww] = pixels[:hh, :ww]
+        canvas = _on_canvas(label, out_hw, y, x)
         semantics = obj.get("semantics")
         if semantics is not None:
-            sem_canvas = np.zeros(out_hw, dtype=np.uint8)
-            sem_canvas[y : y + hh, x : x + ww] = semantics[:hh, :ww]
-            semantics = sem_canvas
-        return canvas > 0, canvas == OVERLAP_VALUE, image, semantics
+            semantics = _on_canvas(semantics, out_hw, y, x)
+        return canvas > 0, canvas == OVERLAP_VALUE, _on_canvas(pixels, out_hw, y, x), semantics
+
+
+def _on_canvas(crop: np.ndarray, hw: Tuple[int, int], y: int, x: int) -> np.ndarray:
+    """A zero array of size ``hw`` (plus ``crop``'s channels) with ``crop`` at top-left (y, x),
+    clipped at the right and bottom edges."""
+    canvas = np.zeros(tuple(hw) + crop.shape[2:], dtype=crop.dtype)
+    h, w = min(crop.shape[0], hw[0] - y), min(crop.shape[1], hw[1] - x)
+    canvas[y : y + h, x : x + w] = crop[:h, :w]
+    return canvas
 
 
 def _label_crop(obj: Dict) -> np.ndarray:
