@@ -31,3 +31,11 @@ K2B_NUMBERED = ClassTable(
     thing_ids=K2B.thing_ids,
     name="k2b_numbered",
 )
+
+# Semantic-only (DensePASS style): stuff classes only, no detector.
+SEMANTIC_ONLY = ClassTable(
+    names=("building", "road", "sky"),
+    colors=((70, 70, 70), (128, 64, 128), (70, 130, 180)),
+    thing_ids=(),
+    name="toy_semantic",
+)

@@ -18,7 +18,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["ClassTable", "class_table_from_config", "dataset_class_table"]
+__all__ = ["ClassTable", "class_table_from_config", "dataset_class_table", "model_has_detector",
+           "model_has_semantic_head"]
 
 Color = Tuple[int, int, int]
 
@@ -205,7 +206,9 @@ def class_table_from_config(cfg, dataset_names: Optional[Sequence[str]] = None) 
     Reads the ``MetadataCatalog`` entries of ``dataset_names`` (default: ``DATASETS.TRAIN`` then
     ``DATASETS.TEST``), requires them to agree, and requires ``MODEL.SEM_SEG_HEAD.NUM_CLASSES`` and
     ``MODEL.ROI_HEADS.NUM_CLASSES`` to equal the table's class and thing counts and
-    ``MODEL.SEM_SEG_HEAD.IGNORE_VALUE`` its ignore label. Names not registered in this process
+    ``MODEL.SEM_SEG_HEAD.IGNORE_VALUE`` its ignore label (the two SEM_SEG_HEAD keys only for a
+    meta-architecture with a semantic head, :func:`model_has_semantic_head`; ROI_HEADS only for
+    one with a detector, :func:`model_has_detector`). Names not registered in this process
     are skipped; when none is registered, the built-in table ``UNLOCK.DATA.CLASS_TABLE`` is used
     (inference on images, where no dataset needs to exist).
     """
@@ -232,19 +235,45 @@ def class_table_from_config(cfg, dataset_names: Optional[Sequence[str]] = None) 
     else:
         table = get_class_table(cfg.UNLOCK.DATA.CLASS_TABLE)
         source = f"UNLOCK.DATA.CLASS_TABLE={cfg.UNLOCK.DATA.CLASS_TABLE!r}"
-    checks = [("MODEL.SEM_SEG_HEAD.NUM_CLASSES", cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-               table.num_classes, "classes"),
-              ("MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-               table.num_things, "thing classes")]
+    semantic = model_has_semantic_head(cfg)
+    checks = []
+    if model_has_detector(cfg):
+        checks.append(("MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+                       table.num_things, "thing classes"))
+    if semantic:
+        checks.insert(0, ("MODEL.SEM_SEG_HEAD.NUM_CLASSES", cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+                          table.num_classes, "classes"))
     for key, got, want, what in checks:
         if got != want:
             raise ValueError(f"{key}={got} but {source} has {want} {what} "
                              f"({table.names if what == 'classes' else table.thing_names})")
     # The semantic loss skips IGNORE_VALUE; any other ignore label would be trained as a class.
-    if cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE != table.ignore_label:
+    if semantic and cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE != table.ignore_label:
         raise ValueError(f"MODEL.SEM_SEG_HEAD.IGNORE_VALUE={cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE} "
                          f"but {source} has ignore_label {table.ignore_label}")
     return table
+
+
+def _architecture_flag(cfg, flag: str) -> bool:
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    try:
+        arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
+    except KeyError:
+        return True
+    return bool(getattr(arch, flag, True))
+
+
+def model_has_semantic_head(cfg) -> bool:
+    """Whether cfg.MODEL.META_ARCHITECTURE builds MODEL.SEM_SEG_HEAD (a meta-architecture says
+    so with a ``has_semantic_head`` class attribute, e.g. AmodalRCNN; default True)."""
+    return _architecture_flag(cfg, "has_semantic_head")
+
+
+def model_has_detector(cfg) -> bool:
+    """Whether cfg.MODEL.META_ARCHITECTURE builds the RPN and RoI heads (class attribute
+    ``has_detector``, e.g. UnlockSemanticSegmentor; default True)."""
+    return _architecture_flag(cfg, "has_detector")
 
 
 def _semantics(table: ClassTable):

@@ -21,6 +21,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from torch import nn
 
 from .strong_augment import StrongAugment
+from ..class_table import model_has_detector, model_has_semantic_head
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,25 @@ def strong_augment_from_cfg(cfg) -> StrongAugment:
 
 
 def check_extras(cfg) -> None:
-    """Raises ValueError for invalid extras keys (naming the key)."""
+    """Raises ValueError for invalid extras keys, or options the model's branches cannot serve
+    (naming the key)."""
     extras = cfg.UNLOCK.OPLL.EXTRAS
+    if cfg.UNLOCK.ADCL.ENABLED and not model_has_detector(cfg):
+        raise ValueError(
+            "UNLOCK.ADCL.ENABLED pastes detected objects, but MODEL.META_ARCHITECTURE="
+            f"{cfg.MODEL.META_ARCHITECTURE} has no detector (OPLL's semantic part alone, paper "
+            "Table 8, needs UNLOCK.ADCL.ENABLED False)"
+        )
+    if not model_has_semantic_head(cfg):
+        # ClassMix mixes semantic pseudo-labels; the pool's source labels are semantic too.
+        needs = [k for k, on in (("UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT", extras.CLASSMIX_WEIGHT > 0),
+                                 ("UNLOCK.ADCL.PASTED_SEMANTICS source_labels",
+                                  cfg.UNLOCK.ADCL.PASTED_SEMANTICS == "source_labels")) if on]
+        if needs:
+            raise ValueError(
+                f"{needs[0]} needs semantic predictions, but MODEL.META_ARCHITECTURE="
+                f"{cfg.MODEL.META_ARCHITECTURE} has no semantic head"
+            )
     if extras.CLASSMIX_WEIGHT < 0:
         raise ValueError(f"UNLOCK.OPLL.EXTRAS.CLASSMIX_WEIGHT={extras.CLASSMIX_WEIGHT} < 0")
     if extras.CLASSMIX_WEIGHT > 0:

@@ -4,12 +4,27 @@ statistics, never images)."""
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from unlock.class_table import ClassTable, dataset_class_table
 
 from .ground_truth import GroundTruthLookup, clear_cache
+
+
+# MetadataCatalog evaluator_type of the splits with the five labels, of the amodal instance
+# splits (KINS / COCOA style: AP and AAP only) and of the semantic-only ones (mIoU only)
+# (a semantic-only split has detectron2's "sem_seg" type).
+PANOPTIC_EVALUATOR_TYPE = "amodal_panoptic"
+INSTANCE_EVALUATOR_TYPE = "amodal_instance"
+SEMANTIC_EVALUATOR_TYPE = "sem_seg"
+_GROUND_TRUTH_KIND = {INSTANCE_EVALUATOR_TYPE: "instance", SEMANTIC_EVALUATOR_TYPE: "semantic"}
+
+
+def ground_truth_kind(dataset_name: str) -> str:
+    """"panoptic", "instance" or "semantic": how a labelled split stores its ground truth."""
+    return _GROUND_TRUTH_KIND.get(MetadataCatalog.get(dataset_name).get("evaluator_type"), "panoptic")
 
 
 def protocol_suffix(protocol: str) -> str:
@@ -50,6 +65,7 @@ class GroundTruthEvaluator(DatasetEvaluator):
             class_table=self._class_table,
             repair_amodal=self._repair_amodal,
             protocols=self._protocols,
+            kind=ground_truth_kind(self._dataset_name),
         )
         self._stats = self._new_statistics()
 

@@ -12,6 +12,7 @@ from detectron2.utils import comm
 from unlock.class_table import dataset_class_table
 
 from .amodal_panoptic import UnlockAmodalPanopticEvaluator
+from .base import INSTANCE_EVALUATOR_TYPE, PANOPTIC_EVALUATOR_TYPE, SEMANTIC_EVALUATOR_TYPE
 from .export import PredictionExporter
 from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
 from .panoptic import UnlockPanopticEvaluator
@@ -24,6 +25,12 @@ logger = logging.getLogger(__name__)
 
 TASKS = ("sem_seg", "panoptic", "amodal_panoptic", "instance", "amodal_instance")
 PROTOCOLS = ("oass", "strict")
+# What each kind of labelled split can score (MetadataCatalog evaluator_type -> tasks).
+SPLIT_TASKS = {
+    PANOPTIC_EVALUATOR_TYPE: TASKS,
+    INSTANCE_EVALUATOR_TYPE: ("instance", "amodal_instance"),
+    SEMANTIC_EVALUATOR_TYPE: ("sem_seg",),
+}
 
 
 class UnlockEvaluators(DatasetEvaluators):
@@ -51,21 +58,32 @@ def build_unlock_evaluator(
     """Builds the evaluators of ``cfg.UNLOCK.EVAL.TASKS`` for ``dataset_name``.
 
     Raises:
-        ValueError if the split is not labelled (``evaluator_type != "amodal_panoptic"``) or a
-        task / protocol name is unknown.
+        ValueError if the split is not labelled (``evaluator_type`` not in :data:`SPLIT_TASKS`),
+        a task / protocol name is unknown, or no asked task fits the split.
     """
     meta = MetadataCatalog.get(dataset_name)
     etype = getattr(meta, "evaluator_type", None)
-    if etype != "amodal_panoptic":
+    if etype not in SPLIT_TASKS:
         raise ValueError(
-            f"{dataset_name}: evaluator_type is {etype!r}; only labelled "
-            "'amodal_panoptic' splits can be evaluated"
+            f"{dataset_name}: evaluator_type is {etype!r}; only labelled splits "
+            f"({', '.join(map(repr, SPLIT_TASKS))}) can be evaluated"
         )
     tasks = list(cfg.UNLOCK.EVAL.TASKS)
     protocols = list(cfg.UNLOCK.EVAL.PROTOCOLS)
     for t in tasks:
         if t not in TASKS:
             raise ValueError(f"UNLOCK.EVAL.TASKS: unknown task {t!r}; expected some of {TASKS}")
+    # As detectron2's COCOEvaluator, the split decides what can be scored: an amodal instance
+    # split has no semantic or panoptic labels, a semantic-only split no objects.
+    kept = [t for t in tasks if t in SPLIT_TASKS[etype]]
+    if not kept:
+        raise ValueError(
+            f"{dataset_name} is a {etype!r} split, which can score {SPLIT_TASKS[etype]}, but "
+            f"UNLOCK.EVAL.TASKS={tuple(tasks)} has none of them"
+        )
+    if len(kept) < len(tasks):
+        logger.info(f"{dataset_name}: a {etype!r} split, evaluating {kept} only")
+    tasks = kept
     for p in protocols:
         if p not in PROTOCOLS:
             raise ValueError(f"UNLOCK.EVAL.PROTOCOLS: unknown protocol {p!r}; expected {PROTOCOLS}")

@@ -43,6 +43,12 @@ logger = logging.getLogger(__name__)
 
 # Panoptic / instance PNG value of void pixels (docs/design.md "Dataset dicts").
 GT_VOID_ID = 255
+# The kinds of labelled split, and the dataset-dict keys their ground truth is read from.
+GROUND_TRUTH_KINDS = {
+    "panoptic": ("annotations", "pan_seg_file_name", "segments_info"),
+    "instance": ("annotations",),
+    "semantic": ("sem_seg_file_name",),
+}
 # Annotation key of the amodal mask as published, kept by the loaders when they repair it.
 PUBLISHED_KEY = "amodal_segmentation_published"
 
@@ -287,9 +293,12 @@ _CACHE: "OrderedDict[Tuple, ImageGroundTruth]" = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def load_ground_truth(dataset_dict: Dict, class_table: ClassTable) -> ImageGroundTruth:
-    """:func:`build_ground_truth` behind a small LRU keyed by the image's files."""
+def load_ground_truth(dataset_dict: Dict, class_table: ClassTable, builder=None) -> ImageGroundTruth:
+    """``builder`` (default :func:`build_ground_truth`) behind a small LRU keyed by the image's
+    files."""
+    builder = builder or build_ground_truth
     key = (
+        builder,
         class_table,
         dataset_dict.get("file_name"),
         dataset_dict.get("pan_seg_file_name"),
@@ -299,7 +308,7 @@ def load_ground_truth(dataset_dict: Dict, class_table: ClassTable) -> ImageGroun
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    gt = build_ground_truth(dataset_dict, class_table)
+    gt = builder(dataset_dict, class_table)
     _CACHE[key] = gt
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -323,15 +332,22 @@ class GroundTruthLookup:
         class_table: ClassTable,
         repair_amodal: bool = True,
         protocols=("oass", "strict"),
+        kind: str = "panoptic",
     ):
         self._dataset_name = dataset_name
+        # "instance": an amodal instance split, whose GT is the annotations' mask lists;
+        # "semantic": a semantic-only split, one label PNG per image (partial_ground_truth.py).
+        if kind not in GROUND_TRUTH_KINDS:
+            raise ValueError(f"ground-truth kind {kind!r} is not one of {GROUND_TRUTH_KINDS}")
+        self._kind = kind
         self._class_table = class_table
         self._repair_amodal = repair_amodal
         self._protocols = tuple(protocols)
         self._by_id: Dict[str, Dict] = None
 
     def __call__(self, inp: Dict) -> ImageGroundTruth:
-        if all(k in inp for k in ("annotations", "pan_seg_file_name", "segments_info")):
+        required = GROUND_TRUTH_KINDS[self._kind]
+        if all(k in inp for k in required):
             return self._load(inp)
         if self._by_id is None:
             try:
@@ -351,6 +367,11 @@ class GroundTruthLookup:
         return self._load(full)
 
     def _load(self, dataset_dict: Dict) -> ImageGroundTruth:
+        if self._kind != "panoptic":
+            from . import partial_ground_truth as partial
+
+            builder = getattr(partial, f"build_{self._kind}_ground_truth")
+            return load_ground_truth(dataset_dict, self._class_table, builder)
         if not self._repair_amodal and "strict" in self._protocols:
             # The loaders always repair (and flag) a visible mask outside its amodal mask; with
             # UNLOCK.DATA.REPAIR_AMODAL=False the strict protocol, which scores the repaired

@@ -4,7 +4,8 @@ Both use every detection in ``outputs["instances"]`` with the detector class and
 mask-score threshold, as the published scripts). Visible GT = the Cityscapes instance id map (ids
 >= 1000 are instances, thing-class ids < 1000 are groups/crowd, 255 is void). Amodal GT = the
 amodal things of each protocol (docs/evaluation.md "Ground truth") with the min region size
-applied to the amodal area, void from the visible map.
+applied to the amodal area, void from the visible map. An amodal instance split (no panoptic
+labels) gives both as mask lists, with its crowd regions as void (``partial_ground_truth``).
 """
 
 import logging
@@ -16,7 +17,8 @@ import numpy as np
 from unlock.class_table import ClassTable
 
 from .base import GroundTruthEvaluator, protocol_suffix
-from .ground_truth import GT_VOID_ID, ImageGroundTruth
+from .ground_truth import GT_VOID_ID, AmodalGroundTruth, ImageGroundTruth
+from .partial_ground_truth import InstanceGroundTruth
 from .instance_ap import APAccumulator, summarize_ap
 from .overlap import (
     id_lookup,
@@ -97,13 +99,18 @@ def amodal_ap_inputs(
 ) -> Dict:
     """Arguments of :meth:`APAccumulator.add_image` for amodal masks against the amodal GT of
     ``protocol`` (docs/evaluation.md "Ground truth")."""
+    return mask_list_ap_inputs(gt, gt.amodal(protocol), masks, scores, classes)
+
+
+def mask_list_ap_inputs(gt, objects: AmodalGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
+    """Arguments of :meth:`APAccumulator.add_image` for predicted masks against a GT mask list
+    (``objects``), with ``gt.void`` as the void region."""
     masks, scores, classes, p_boxes, areas = _nonempty(masks, scores, classes)
     void_index = np.where(gt.void, 0, -1)
-    amodal = gt.amodal(protocol)
-    g_masks = amodal.masks
+    g_masks = objects.masks
     g_boxes = mask_boxes(g_masks)
     return dict(
-        gt_cls=gt.class_table.thing_classes_of(amodal.cats),
+        gt_cls=gt.class_table.thing_classes_of(objects.cats),
         gt_group=np.zeros(len(g_masks), dtype=bool),
         gt_count=mask_areas(g_masks, g_boxes),
         pred_cls=classes,
@@ -137,6 +144,8 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
         return {p: APAccumulator(n, p, self._min_region_size) for p in self._protocols}
 
     def _inputs(self, gt: ImageGroundTruth, protocol: str, masks, scores, classes) -> Dict:
+        if isinstance(gt, InstanceGroundTruth):  # instance-only split: no instance-id map
+            return mask_list_ap_inputs(gt, gt.visible, masks, scores, classes)
         return visible_ap_inputs(gt, masks, scores, classes)
 
     def _gt_key(self, gt: ImageGroundTruth, protocol: str):

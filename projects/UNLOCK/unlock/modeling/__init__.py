@@ -1,4 +1,5 @@
-"""Seamless-segmentation model: AmodalPanopticFPN, AmodalROIHeads, the visible and amodal mask
+"""Seamless-segmentation model: AmodalPanopticFPN (AmodalRCNN without stuff classes,
+UnlockSemanticSegmentor without things), AmodalROIHeads, the visible and amodal mask
 heads, the ignore-aware mask loss, the uncertainty-aware RPN, the occlusion-aware fusion and the timm backbones. Importing
 registers them."""
 
@@ -9,6 +10,8 @@ from .amodal_mask_head import (
     build_amodal_mask_head,
 )
 from .amodal_panoptic_fpn import AmodalPanopticFPN
+from .amodal_rcnn import AmodalRCNN
+from .semantic_segmentor import UnlockSemanticSegmentor
 from .amodal_roi_heads import AmodalROIHeads
 from .mask_head import IgnoreAwareMaskRCNNConvUpsampleHead
 from .mask_losses import ignore_aware_mask_loss, mask_loss_kwargs_from_cfg, mask_targets_and_weights
@@ -25,6 +28,8 @@ __all__ = [
     "ROI_AMODAL_MASK_HEAD_REGISTRY",
     "AmodalMaskRCNNConvUpsampleHead",
     "AmodalPanopticFPN",
+    "AmodalRCNN",
+    "UnlockSemanticSegmentor",
     "AmodalROIHeads",
     "IgnoreAwareMaskRCNNConvUpsampleHead",
     "amodal_detector_postprocess",

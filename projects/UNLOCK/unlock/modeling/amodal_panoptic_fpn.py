@@ -18,7 +18,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, PanopticFPN
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
 from ..class_table import ClassTable, class_table_from_config
-from .uncertain_boxes import UncertaintyAwareRPN, has_uncertain_boxes
+from .uncertain_boxes import check_uncertain_boxes_supported
 from .postprocessing import (
     OVERLAP_ORDERS,
     amodal_detector_postprocess,
@@ -105,22 +105,10 @@ class AmodalPanopticFPN(PanopticFPN):
         """
         if not self.training:
             return self.inference(batched_inputs)
-        self._check_uncertain_boxes_supported(batched_inputs)
+        check_uncertain_boxes_supported(self.proposal_generator, batched_inputs)
         losses = super().forward(batched_inputs)
         losses["loss_sem_seg"] = losses["loss_sem_seg"] * self.sem_seg_loss_weight
         return losses
-
-    def _check_uncertain_boxes_supported(self, batched_inputs) -> None:
-        """A stock RPN would take uncertain boxes (gt_classes -1) for objects."""
-        if isinstance(self.proposal_generator, UncertaintyAwareRPN):
-            return
-        targets = [x["instances"] for x in batched_inputs if "instances" in x]
-        if has_uncertain_boxes(targets):
-            raise ValueError(
-                "the targets hold uncertain boxes (UNLOCK.OPLL.UNCERTAIN_BOXES True) but "
-                f"MODEL.PROPOSAL_GENERATOR is {type(self.proposal_generator).__name__}, which "
-                "would train them as objects; use UncertaintyAwareRPN"
-            )
 
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """

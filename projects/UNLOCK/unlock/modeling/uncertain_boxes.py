@@ -28,6 +28,7 @@ __all__ = [
     "UncertaintyAwareRPN",
     "split_uncertain",
     "has_uncertain_boxes",
+    "check_uncertain_boxes_supported",
     "drop_uncertain_background",
 ]
 
@@ -44,6 +45,19 @@ def split_uncertain(targets: List[Instances]) -> Tuple[List[Instances], List[Box
 
 def has_uncertain_boxes(targets: List[Instances]) -> bool:
     return any(bool((t.gt_classes == UNCERTAIN_CLASS).any()) for t in targets)
+
+
+def check_uncertain_boxes_supported(proposal_generator, batched_inputs) -> None:
+    """A stock RPN would take uncertain boxes (gt_classes -1) for objects: refuse them."""
+    if isinstance(proposal_generator, UncertaintyAwareRPN):
+        return
+    targets = [x["instances"] for x in batched_inputs if "instances" in x]
+    if has_uncertain_boxes(targets):
+        raise ValueError(
+            "the targets hold uncertain boxes (UNLOCK.OPLL.UNCERTAIN_BOXES True) but "
+            f"MODEL.PROPOSAL_GENERATOR is {type(proposal_generator).__name__}, which "
+            "would train them as objects; use UncertaintyAwareRPN"
+        )
 
 
 def _max_iou(boxes: Boxes, uncertain: Boxes) -> torch.Tensor:

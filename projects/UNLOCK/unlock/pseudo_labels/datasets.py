@@ -1,8 +1,9 @@
 """Registers an OPLL pseudo-label folder as a Detectron2 dataset (pseudo-labelled split).
 
-Dicts follow docs/design.md: file_name, image_id, height, width, sem_seg_file_name,
+Dicts follow docs/design.md: file_name, image_id, height, width, sem_seg_file_name (absent
+when the source model has no semantic head),
 uncertain_file_name, amodal_uncertain_file_name, and annotations with amodal XYXY_ABS boxes,
-contiguous category_id 0..6, and ``segmentation`` / ``amodal_segmentation`` that are an RLE or
+contiguous category_id (detector classes), and ``segmentation`` / ``amodal_segmentation`` that are an RLE or
 None (None = that branch is not certain for the object; its mask loss is ignored), plus
 ``uncertain_boxes`` (XYXY_ABS boxes of the detections no branch keeps).
 """
@@ -19,8 +20,12 @@ from . import storage
 logger = logging.getLogger(__name__)
 
 
-def load_pseudo_label_dicts(pl_root: str) -> List[Dict]:
+def load_pseudo_label_dicts(pl_root: str, with_objects: bool = True) -> List[Dict]:
     """Reads every image of a complete pseudo-label folder into dataset dicts.
+
+    ``with_objects=False`` (a class table without things: OPLL's semantic part alone) leaves
+    out ``annotations`` and ``uncertain_boxes``, so detectron2 treats the split as semantic
+    (no empty-annotation filter, no instance histogram).
 
     Raises:
         ValueError / FileNotFoundError naming the file when the folder is incomplete or broken.
@@ -46,20 +51,24 @@ def load_pseudo_label_dicts(pl_root: str) -> List[Dict]:
             }
             for obj in labels["objects"]
         ]
+        record = {}
+        if with_objects:
+            record["annotations"] = annotations
+            # Detections below every class-wise threshold, for UNLOCK.OPLL.UNCERTAIN_BOXES.
+            record["uncertain_boxes"] = [d["bbox"] for d in labels["uncertain_detections"]]
+        if labels.get("semantic", True):
+            record["sem_seg_file_name"] = storage.label_png_path(pl_root, image_id, "sem")
         dicts.append(
             {
                 "file_name": labels["file_name"],
                 "image_id": image_id,
                 "height": labels["height"],
                 "width": labels["width"],
-                "sem_seg_file_name": storage.label_png_path(pl_root, image_id, "sem"),
+                **record,
                 "uncertain_file_name": storage.label_png_path(pl_root, image_id, "uncertain"),
                 "amodal_uncertain_file_name": storage.label_png_path(
                     pl_root, image_id, "amodal_uncertain"
                 ),
-                "annotations": annotations,
-                # Detections below every class-wise threshold, for UNLOCK.OPLL.UNCERTAIN_BOXES.
-                "uncertain_boxes": [d["bbox"] for d in labels["uncertain_detections"]],
             }
         )
     return dicts
@@ -83,7 +92,8 @@ def register_pseudo_label_dataset(name: str, pl_root: str, source_dataset: str) 
         MetadataCatalog.remove(name)
     class_table = dataset_class_table(source_dataset)
     domain = MetadataCatalog.get(source_dataset).get("domain", "panorama")
-    DatasetCatalog.register(name, lambda root=pl_root: load_pseudo_label_dicts(root))
+    with_objects = class_table.num_things > 0
+    DatasetCatalog.register(name, lambda root=pl_root: load_pseudo_label_dicts(root, with_objects))
     MetadataCatalog.get(name).set(
         **class_table.metadata(),
         evaluator_type="none",

@@ -148,23 +148,39 @@ class SourcePredictor:
         resized = self.aug.get_transform(image).apply_image(image)
         tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
         out = self.model([{"image": tensor, "height": h, "width": w}])[0]
-        probs = out["sem_seg"].to(torch.float32).cpu()
-        num_classes = self.model.class_table.num_classes
-        if probs.shape != (num_classes, h, w):
-            raise ValueError(
-                f"sem_seg of shape {tuple(probs.shape)}, expected ({num_classes}, {h}, {w})"
-            )
-        conf, labels = probs.max(dim=0)
-        inst = out["instances"].to("cpu")
+        labels = conf = None
+        if "sem_seg" in out:  # a model without a semantic head (AmodalRCNN) labels objects only
+            probs = out["sem_seg"].to(torch.float32).cpu()
+            num_classes = self.model.class_table.num_classes
+            if probs.shape != (num_classes, h, w):
+                raise ValueError(
+                    f"sem_seg of shape {tuple(probs.shape)}, expected ({num_classes}, {h}, {w})"
+                )
+            conf, labels = probs.max(dim=0)
+            labels, conf = labels.numpy().astype(np.uint8), conf.numpy()
+        # A model without a detector (UnlockSemanticSegmentor) labels pixels only.
+        detections = self._detections(out["instances"]) if "instances" in out else []
+        return {
+            "image_id": dataset_dict["image_id"],
+            "file_name": dataset_dict["file_name"],
+            "height": h,
+            "width": w,
+            "sem_labels": labels,
+            "sem_conf": conf,
+            "detections": detections,
+        }
+
+
+    def _detections(self, inst) -> List[Dict]:
+        inst = inst.to("cpu")
         if not inst.has("pred_amodal_masks"):
             raise ValueError("OPLL needs a model with an amodal mask head (MODEL.AMODAL_ON)")
-        keep = inst.scores >= self.min_score
-        inst = inst[keep]
+        inst = inst[inst.scores >= self.min_score]
         # One conversion per field instead of one per detection (same values: tolist gives the
         # float32 scores as the same Python floats as float(); masks are rows of one array).
         masks = inst.pred_masks.numpy().astype(bool, copy=False)
         amodal = inst.pred_amodal_masks.numpy().astype(bool, copy=False)
-        detections = [
+        return [
             {"category_id": c, "score": s, "bbox": b, "mask": m, "amodal_mask": a}
             for c, s, b, m, a in zip(
                 inst.pred_classes.tolist(),
@@ -174,15 +190,6 @@ class SourcePredictor:
                 amodal,
             )
         ]
-        return {
-            "image_id": dataset_dict["image_id"],
-            "file_name": dataset_dict["file_name"],
-            "height": h,
-            "width": w,
-            "sem_labels": labels.numpy().astype(np.uint8),
-            "sem_conf": conf.numpy(),
-            "detections": detections,
-        }
 
 
 def run_pass1(cfg, pl_root: str, shard: List[Dict], predictor=None) -> int:
@@ -216,6 +223,8 @@ def shard_histograms(pl_root: str, shard: List[Dict], num_bins: int, class_table
         header = storage.read_raw_header(pl_root, d["image_id"])
         dets = header["detections"]
         det.add([x["category_id"] for x in dets], [x["score"] for x in dets])
+        if not header.get("semantic", True):
+            continue
         labels = np.asarray(
             storage.read_png(storage.raw_png_path(pl_root, d["image_id"], "sem"), np.int64)
         )
@@ -241,11 +250,16 @@ def label_image(
     record: (objects, sem, uncertain, amodal_uncertain, uncertain_detections)."""
     o = cfg.UNLOCK.OPLL
     num_bins = o.SCORE_BINS
-    m_thing = class_table.thing_mask(record["sem_labels"])  # Eq. 2: the semantic thing mask
-    sem = semantic_pseudo_label(
-        record["sem_labels"], quantize_scores(record["sem_conf"], num_bins), thresholds["semantic"],
-        ignore_label=class_table.ignore_label,
-    )
+    if record["sem_labels"] is None:
+        # No semantic head (an instance-only model): no semantic label and no thing mask, so
+        # Eq. 3's revision and the thing-mask cut of the uncertainty regions change nothing.
+        sem, m_thing = None, np.ones((record["height"], record["width"]), dtype=bool)
+    else:
+        m_thing = class_table.thing_mask(record["sem_labels"])  # Eq. 2: the semantic thing mask
+        sem = semantic_pseudo_label(
+            record["sem_labels"], quantize_scores(record["sem_conf"], num_bins),
+            thresholds["semantic"], ignore_label=class_table.ignore_label,
+        )
     dets = record["detections"]
     classes = [d["category_id"] for d in dets]
     scores = [d["score"] for d in dets]

@@ -71,12 +71,15 @@ def write_raw_prediction(root: str, record: Dict) -> None:
     Args:
         record: {image_id, file_name, height, width, sem_labels (H, W) uint8, sem_conf (H, W)
             float in [0, 1], detections: [{category_id, score, mask, amodal_mask (H, W) bool,
-            bbox? (XYXY_ABS)}]}.
+            bbox? (XYXY_ABS)}]}; sem_labels and sem_conf are None for a model without a
+            semantic head (AmodalRCNN), and then no semantic PNG is written.
     """
     image_id = check_image_id(record["image_id"])
-    conf = np.rint(np.clip(record["sem_conf"], 0.0, 1.0) * CONF_SCALE).astype(np.uint16)
-    atomic_write_image(raw_png_path(root, image_id, "sem"), record["sem_labels"].astype(np.uint8))
-    atomic_write_image(raw_png_path(root, image_id, "conf"), conf)
+    semantic = record.get("sem_labels") is not None
+    if semantic:
+        conf = np.rint(np.clip(record["sem_conf"], 0.0, 1.0) * CONF_SCALE).astype(np.uint16)
+        atomic_write_image(raw_png_path(root, image_id, "sem"), record["sem_labels"].astype(np.uint8))
+        atomic_write_image(raw_png_path(root, image_id, "conf"), conf)
     dets = []
     for d in record["detections"]:
         mask, amodal = np.asarray(d["mask"], bool), np.asarray(d["amodal_mask"], bool)
@@ -93,7 +96,8 @@ def write_raw_prediction(root: str, record: Dict) -> None:
     meta = {k: record[k] for k in ("file_name", "height", "width")}
     atomic_write_json(
         raw_json_path(root, image_id),
-        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "detections": dets},
+        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "semantic": semantic,
+         "detections": dets},
     )
 
 
@@ -109,11 +113,17 @@ def read_raw_header(root: str, image_id: str) -> Dict:
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
     for d in data["detections"]:
-        if not 0 <= d.get("category_id", -1) <= 6 or not 0.0 <= d.get("score", -1.0) <= 1.0:
+        if not _is_class(d.get("category_id")) or not 0.0 <= d.get("score", -1.0) <= 1.0:
             raise ValueError(
                 f"{path}: detection with bad category_id/score: {d.get('category_id')}"
             )
     return data
+
+
+def _is_class(category_id) -> bool:
+    """A detector class is a non-negative int (its range is the class table's, checked where the
+    table is known)."""
+    return isinstance(category_id, int) and not isinstance(category_id, bool) and category_id >= 0
 
 
 def read_conf(path: str) -> np.ndarray:
@@ -125,9 +135,10 @@ def read_raw_prediction(root: str, image_id: str) -> Dict:
     """Reads one image's raw predictions back into the record format (masks decoded)."""
     data = read_raw_header(root, image_id)
     h, w = data["height"], data["width"]
-    sem = read_png(raw_png_path(root, image_id, "sem"), np.uint8, (h, w))
-    conf_path = raw_png_path(root, image_id, "conf")
-    conf_q = read_png(conf_path, np.uint16, (h, w))
+    sem = conf_q = None
+    if data.get("semantic", True):
+        sem = read_png(raw_png_path(root, image_id, "sem"), np.uint8, (h, w))
+        conf_q = read_png(raw_png_path(root, image_id, "conf"), np.uint16, (h, w))
     dets = data["detections"]
     masks = decode_masks(
         [d["segmentation"] for d in dets] + [d["amodal_segmentation"] for d in dets],
@@ -151,7 +162,7 @@ def read_raw_prediction(root: str, image_id: str) -> Dict:
         "height": h,
         "width": w,
         "sem_labels": sem,
-        "sem_conf": conf_q.astype(np.float32) / CONF_SCALE,
+        "sem_conf": None if conf_q is None else conf_q.astype(np.float32) / CONF_SCALE,
         "sem_conf_q": conf_q,
         "detections": detections,
     }
@@ -178,8 +189,9 @@ class RawPredictionRecords:
 
 def iter_raw_predictions(pl_root: str, dataset_dicts: Iterable[Dict]) -> RawPredictionRecords:
     """Raw source predictions as records {image_id, file_name, height, width, sem_labels (H, W)
-    uint8 argmax, sem_conf (H, W) float32 max prob, detections: [{category_id 0..6, score,
-    mask (H, W) bool visible, amodal_mask (H, W) bool}]} (the ADCL pool-builder contract)."""
+    uint8 argmax, sem_conf (H, W) float32 max prob (both None without a semantic head),
+    detections: [{category_id (detector class), score, mask (H, W) bool visible, amodal_mask
+    (H, W) bool}]} (the ADCL pool-builder contract)."""
     return RawPredictionRecords(pl_root, dataset_dicts)
 
 
@@ -196,18 +208,20 @@ def write_labels(
     Args:
         image: {image_id, file_name, height, width}.
         objects: output of ``revision.combine_branches``.
-        sem: (H, W) uint8 semantic pseudo-label. uncertain, amodal_uncertain: (H, W) bool.
+        sem: (H, W) uint8 semantic pseudo-label, None without a semantic head.
+        uncertain, amodal_uncertain: (H, W) bool.
         uncertain_detections: output of ``revision.uncertain_detections`` (boxes only).
     """
     image_id = check_image_id(image["image_id"])
-    atomic_write_image(label_png_path(root, image_id, "sem"), sem.astype(np.uint8))
+    if sem is not None:
+        atomic_write_image(label_png_path(root, image_id, "sem"), sem.astype(np.uint8))
     for kind, region in (("uncertain", uncertain), ("amodal_uncertain", amodal_uncertain)):
         atomic_write_image(label_png_path(root, image_id, kind), region.astype(np.uint8) * 255)
     meta = {k: image[k] for k in ("file_name", "height", "width")}
     atomic_write_json(
         label_json_path(root, image_id),
-        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "objects": objects,
-         "uncertain_detections": list(uncertain_detections)},
+        {"version": FORMAT_VERSION, "image_id": image_id, **meta, "semantic": sem is not None,
+         "objects": objects, "uncertain_detections": list(uncertain_detections)},
     )  # fmt: skip
 
 
@@ -225,7 +239,7 @@ def read_labels(root: str, image_id: str) -> Dict:
     for obj in data["objects"]:
         if obj.get("segmentation") is None and obj.get("amodal_segmentation") is None:
             raise ValueError(f"{path}: an object has neither a visible nor an amodal mask")
-        if not 0 <= obj.get("category_id", -1) <= 6 or obj.get("bbox") is None:
+        if not _is_class(obj.get("category_id")) or obj.get("bbox") is None:
             raise ValueError(f"{path}: object with bad category_id or bbox")
     for det in data.setdefault("uncertain_detections", []):
         box = det.get("bbox")

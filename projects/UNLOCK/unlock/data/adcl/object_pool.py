@@ -64,7 +64,7 @@ def _check_record(rec: Dict, num_things: int) -> Tuple[int, int]:
         if key not in rec:
             raise KeyError(f"{where}: missing {key!r}")
     shape = (int(rec["height"]), int(rec["width"]))
-    if rec["sem_labels"].shape != shape:
+    if rec["sem_labels"] is not None and rec["sem_labels"].shape != shape:
         raise ValueError(
             f"{where}: sem_labels {rec['sem_labels'].shape} != (height, width) {shape}"
         )
@@ -95,7 +95,8 @@ def pool_objects_of_image(
     """The pool objects of one image (pure; step 2-3 of the module docstring).
 
     Args:
-        sem_labels: (H, W) argmax trainIds of the source model.
+        sem_labels: (H, W) argmax trainIds of the source model; None for a model without a
+            semantic head (no thing revision then).
         detections: amodal detections, dicts with ``amodal_mask`` (H, W) bool.
         accept: per detection, whether its score passes its class threshold.
         max_overlap_fraction: objects with overlap >= this fraction of their area are left out.
@@ -105,14 +106,14 @@ def pool_objects_of_image(
     Returns:
         List of (detection index, full mask (H, W) bool, overlap mask (H, W) bool).
     """
-    thing = class_table.thing_mask(sem_labels)
     kept = [i for i, ok in enumerate(accept) if ok]
     if not kept:
         return []
     full = {i: detections[i]["amodal_mask"].astype(bool) for i in kept}
-    if thing_revision:
+    if thing_revision and sem_labels is not None:
+        thing = class_table.thing_mask(sem_labels)
         full = {i: m & thing for i, m in full.items()}
-    coverage = np.zeros(sem_labels.shape, dtype=np.int32)
+    coverage = np.zeros(next(iter(full.values())).shape, dtype=np.int32)
     for m in full.values():
         coverage += m
     out = []

@@ -34,6 +34,7 @@ def register_lazy(name: str, loader: Callable[[], List[Dict]], metadata: Dict) -
     return True
 
 
+from .amodal_instance import load_amodal_instance_json, register_amodal_instance_dataset  # noqa: E402
 from .amodal_synth_drive import load_amodal_synth_drive, register_amodal_synth_drive  # noqa: E402
 from .blendpass import (  # noqa: E402
     load_amodal_panoptic_json,
@@ -45,11 +46,16 @@ from .blendpass import (  # noqa: E402
 from .builtin import register_all_unlock  # noqa: E402
 from .custom import register_amodal_panoptic_dataset  # noqa: E402
 from .kitti360_aps import load_kitti360_aps, register_kitti360_aps  # noqa: E402
+from .semantic import load_semantic_folder, register_semantic_dataset  # noqa: E402
 from .synthetic import register_synthetic  # noqa: E402
 
 __all__ = [
     "register_lazy",
     "register_amodal_panoptic_dataset",
+    "register_amodal_instance_dataset",
+    "register_semantic_dataset",
+    "load_semantic_folder",
+    "load_amodal_instance_json",
     "load_image_folder",
     "register_all_unlock",
     "register_blendpass",

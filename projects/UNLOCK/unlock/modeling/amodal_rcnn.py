@@ -1,0 +1,75 @@
+"""AmodalRCNN: the instance half of AmodalPanopticFPN, for datasets without stuff classes.
+
+Backbone + FPN, RPN and ``AmodalROIHeads`` (box, visible and amodal mask heads on shared boxes),
+with no semantic head and no fusion: what an amodal instance dataset (KINS / COCOA style, all
+classes things) can train and evaluate (AP and AAP). It is to AmodalPanopticFPN what detectron2's
+GeneralizedRCNN (Mask R-CNN) is to PanopticFPN: its parameters are AmodalPanopticFPN's minus the
+semantic head. docs/custom_datasets.md "Amodal instance datasets".
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.structures import Instances
+
+from ..class_table import ClassTable, class_table_from_config
+from .mask_paste import amodal_detector_postprocess
+from .uncertain_boxes import check_uncertain_boxes_supported
+
+__all__ = ["AmodalRCNN"]
+
+
+@META_ARCH_REGISTRY.register()
+class AmodalRCNN(GeneralizedRCNN):
+    """Mask R-CNN with an amodal mask head beside the visible one; instance outputs only."""
+
+    # No semantic head: MODEL.SEM_SEG_HEAD is neither built nor checked against the metadata.
+    has_semantic_head = False
+
+    @configurable
+    def __init__(self, *, class_table: ClassTable, **kwargs):
+        """
+        Args:
+            class_table: the datasets' classes (the detector predicts its things).
+            kwargs: arguments of :class:`GeneralizedRCNN`.
+        """
+        super().__init__(**kwargs)
+        self.class_table = class_table
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        ret["class_table"] = class_table_from_config(cfg)
+        return ret
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """Training: the detector's losses (loss_rpn_*, loss_cls, loss_box_reg, loss_mask,
+        loss_amodal_mask). Inference: see :meth:`inference`."""
+        if self.training:
+            check_uncertain_boxes_supported(self.proposal_generator, batched_inputs)
+        return super().forward(batched_inputs)
+
+    def inference(
+        self,
+        batched_inputs: List[Dict[str, torch.Tensor]],
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+    ):
+        """
+        Returns:
+            list of dicts ``{"instances": Instances}`` at each input's "height" x "width", with
+            pred_boxes, scores, pred_classes, pred_masks and pred_amodal_masks (N, H, W) bool;
+            the raw detections at the network input size when ``do_postprocess`` is False.
+        """
+        results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
+        if not do_postprocess:
+            return results
+        images_sizes = [r.image_size for r in results]
+        processed = []
+        for det, inputs, image_size in zip(results, batched_inputs, images_sizes):
+            height = inputs.get("height", image_size[0])
+            width = inputs.get("width", image_size[1])
+            processed.append({"instances": amodal_detector_postprocess(det, height, width)})
+        return processed
