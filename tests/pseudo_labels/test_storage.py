@@ -51,6 +51,34 @@ def test_raw_round_trip(tmp_path):
     assert not [f for f in os.listdir(tmp_path / "raw") if f.startswith(".tmp")]
 
 
+def test_records_without_semantics_and_with_many_classes(tmp_path):
+    """An instance-only source (AmodalRCNN) writes no semantic PNG; detector classes beyond
+    K2B's seven (here 12) are stored as they are."""
+    root = str(tmp_path)
+    rec = make_record()
+    rec.update(sem_labels=None, sem_conf=None)
+    rec["detections"][0]["category_id"] = 12
+    storage.write_raw_prediction(root, rec)
+    assert sorted(os.listdir(tmp_path / "raw")) == ["a.json"]
+    back = storage.read_raw_prediction(root, "a")
+    assert back["sem_labels"] is None and back["sem_conf"] is None
+    assert back["detections"][0]["category_id"] == 12
+    image = {k: rec[k] for k in ("image_id", "file_name", "height", "width")}
+    obj = {"category_id": 12, "score": 0.75, "bbox": [2, 1, 5, 4], "segmentation": None,
+           "amodal_segmentation": {"size": [5, 7], "counts": "0;0"}}
+    storage.write_labels(root, image, [obj], None, np.zeros((5, 7), bool), np.zeros((5, 7), bool))
+    data = storage.read_labels(root, "a")
+    assert data["semantic"] is False and data["objects"][0]["category_id"] == 12
+    assert not os.path.exists(storage.label_png_path(root, "a", "sem"))
+    with open(storage.label_json_path(root, "a")) as f:
+        broken = json.load(f)
+    broken["objects"][0]["category_id"] = -1
+    with open(storage.label_json_path(root, "a"), "w") as f:
+        json.dump(broken, f)
+    with pytest.raises(ValueError, match="a.json: object with bad category_id"):
+        storage.read_labels(root, "a")
+
+
 def test_labels_round_trip(tmp_path):
     root = str(tmp_path)
     image = {"image_id": "c/b", "file_name": "/x/b.png", "height": 2, "width": 3}
