@@ -10,11 +10,10 @@ semantic head. docs/custom_datasets.md "Amodal instance datasets".
 from typing import Dict, List, Optional
 
 import torch
-from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
 
-from ..class_table import ClassTable, class_table_from_config
+from .class_table_model import ClassTableModel
 from .mask_paste import amodal_detector_postprocess
 from .uncertain_boxes import check_uncertain_boxes_supported
 
@@ -22,27 +21,11 @@ __all__ = ["AmodalRCNN"]
 
 
 @META_ARCH_REGISTRY.register()
-class AmodalRCNN(GeneralizedRCNN):
+class AmodalRCNN(ClassTableModel, GeneralizedRCNN):
     """Mask R-CNN with an amodal mask head beside the visible one; instance outputs only."""
 
     # No semantic head: MODEL.SEM_SEG_HEAD is neither built nor checked against the metadata.
     has_semantic_head = False
-
-    @configurable
-    def __init__(self, *, class_table: ClassTable, **kwargs):
-        """
-        Args:
-            class_table: the datasets' classes (the detector predicts its things).
-            kwargs: arguments of :class:`GeneralizedRCNN`.
-        """
-        super().__init__(**kwargs)
-        self.class_table = class_table
-
-    @classmethod
-    def from_config(cls, cfg):
-        ret = super().from_config(cfg)
-        ret["class_table"] = class_table_from_config(cfg)
-        return ret
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """Training: the detector's losses (loss_rpn_*, loss_cls, loss_box_reg, loss_mask,
@@ -66,10 +49,9 @@ class AmodalRCNN(GeneralizedRCNN):
         results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
         if not do_postprocess:
             return results
-        images_sizes = [r.image_size for r in results]
         processed = []
-        for det, inputs, image_size in zip(results, batched_inputs, images_sizes):
-            height = inputs.get("height", image_size[0])
-            width = inputs.get("width", image_size[1])
+        for det, inputs in zip(results, batched_inputs):
+            height = inputs.get("height", det.image_size[0])
+            width = inputs.get("width", det.image_size[1])
             processed.append({"instances": amodal_detector_postprocess(det, height, width)})
         return processed

@@ -11,36 +11,19 @@ AmodalPanopticFPN's minus the RPN and RoI heads. docs/custom_datasets.md "Semant
 from typing import Dict, List
 
 import torch
-from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
 
-from ..class_table import ClassTable, class_table_from_config
+from .class_table_model import ClassTableModel
 
 __all__ = ["UnlockSemanticSegmentor"]
 
 
 @META_ARCH_REGISTRY.register()
-class UnlockSemanticSegmentor(SemanticSegmentor):
+class UnlockSemanticSegmentor(ClassTableModel, SemanticSegmentor):
     """SemanticSegmentor whose inference returns class probabilities; no instance outputs."""
 
     # No RPN or RoI heads: MODEL.ROI_HEADS is neither built nor checked against the metadata.
     has_detector = False
-
-    @configurable
-    def __init__(self, *, class_table: ClassTable, **kwargs):
-        """
-        Args:
-            class_table: the datasets' classes (the semantic head predicts all of them).
-            kwargs: arguments of :class:`SemanticSegmentor`.
-        """
-        super().__init__(**kwargs)
-        self.class_table = class_table
-
-    @classmethod
-    def from_config(cls, cfg):
-        ret = super().from_config(cfg)
-        ret["class_table"] = class_table_from_config(cfg)
-        return ret
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """Training: ``loss_sem_seg``. Inference: one dict per image with "sem_seg", the (C, H, W)

@@ -172,7 +172,7 @@ def register_amodal_instance_dataset(
         True when registered now, False when ``name`` already existed (left untouched).
     """
     from . import register_lazy
-    from .custom import DOMAINS
+    from .custom import check_domain
 
     if class_table.num_stuff:
         raise ValueError(
@@ -180,8 +180,7 @@ def register_amodal_instance_dataset(
             f"{[class_table.names[i] for i in class_table.stuff_ids]}; an amodal instance dataset "
             "has things only (use register_amodal_panoptic_dataset for panoptic labels)"
         )
-    if domain not in DOMAINS:
-        raise ValueError(f"dataset {name!r}: domain {domain!r} is not one of {DOMAINS}")
+    check_domain(name, domain)
     if layout not in MASK_KEYS:
         raise ValueError(f"dataset {name!r}: layout {layout!r} is not one of {sorted(MASK_KEYS)}")
     stats: Dict = {}

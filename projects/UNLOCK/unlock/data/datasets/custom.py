@@ -24,11 +24,16 @@ from unlock.class_table import ClassTable
 
 from .blendpass import load_amodal_panoptic_json, load_image_folder
 
-__all__ = ["register_amodal_panoptic_dataset", "DOMAINS"]
+__all__ = ["register_amodal_panoptic_dataset", "check_domain", "DOMAINS"]
 
 # "pinhole" or "panorama": recorded in the metadata (the spatial-aware paste and the pictures do
 # not depend on it; it says which side of the adaptation a split belongs to).
 DOMAINS = ("pinhole", "panorama")
+
+
+def check_domain(name: str, domain: str) -> None:
+    if domain not in DOMAINS:
+        raise ValueError(f"dataset {name!r}: domain {domain!r} is not one of {DOMAINS}")
 
 
 def register_amodal_panoptic_dataset(
@@ -62,8 +67,7 @@ def register_amodal_panoptic_dataset(
     """
     from . import register_lazy
 
-    if domain not in DOMAINS:
-        raise ValueError(f"dataset {name!r}: domain {domain!r} is not one of {DOMAINS}")
+    check_domain(name, domain)
     labels = {"panoptic_json": panoptic_json, "panoptic_root": panoptic_root,
               "amodal_json": amodal_json}  # fmt: skip
     given = [k for k, v in labels.items() if v]

@@ -91,7 +91,7 @@ def register_semantic_dataset(
         True when registered now, False when ``name`` already existed (left untouched).
     """
     from . import register_lazy
-    from .custom import DOMAINS
+    from .custom import check_domain
 
     if class_table.num_things:
         raise ValueError(
@@ -99,8 +99,7 @@ def register_semantic_dataset(
             f"{list(class_table.thing_names)}; a semantic-only dataset has none (a table of the "
             "same names with thing_ids=() keeps the model free of a detector)"
         )
-    if domain not in DOMAINS:
-        raise ValueError(f"dataset {name!r}: domain {domain!r} is not one of {DOMAINS}")
+    check_domain(name, domain)
     stats: Dict = {}
     meta = dict(class_table.metadata(), domain=domain, image_root=image_root, load_stats=stats)
     if sem_seg_root is None:
