@@ -13,6 +13,7 @@ from unlock.data.adcl.object_pool import (
     load_object_pool,
     pool_objects_of_image,
 )
+from unlock.data.adcl.pool_store import ObjectPool, PoolIndex, PoolObject
 
 
 def _box(shape, y0, y1, x0, x1):
@@ -160,6 +161,39 @@ def test_sample(built):
     assert len(idx) == 4 and len(set(idx)) == 4 and all(0 <= i < 6 for i in idx)
     assert sorted(pool.sample(np.random.RandomState(1), 100)) == list(range(6))
     assert pool.sample(np.random.default_rng(0), 0) == []
+
+
+def _pool_of_classes(classes):
+    objects = [
+        PoolObject(category_id=c, score=0.99, image_id=f"img{i}", file_name=f"img{i}.png",
+                   image_size=(10, 10), box=(0, 0, 2, 2), area=4, overlap_area=0,
+                   mask_file=f"m{i}.png", pixels_file=f"p{i}.png")  # fmt: skip
+        for i, c in enumerate(classes)
+    ]
+    index = PoolIndex(thresholds=(0.95, 0.1), class_thresholds=(0.9,) * 7,
+                      max_overlap_fraction=0.5, thing_revision=True, num_images=len(classes),
+                      objects=objects)  # fmt: skip
+    return ObjectPool("unused", index)
+
+
+def test_class_balanced_sample():
+    """Nine cars and one van: uniform sampling draws the van one time in ten, class-balanced
+    sampling one time in two, and still never the same object twice."""
+    pool = _pool_of_classes([2] * 9 + [5])
+    rng = np.random.RandomState(0)
+    vans = {
+        balanced: np.mean([pool.sample(rng, 1, class_balanced=balanced) == [9]
+                           for _ in range(4000)])  # fmt: skip
+        for balanced in (False, True)
+    }
+    assert 0.08 < vans[False] < 0.12 and 0.46 < vans[True] < 0.54
+    drawn = pool.sample(np.random.default_rng(0), 4, class_balanced=True)
+    assert len(set(drawn)) == 4 and 9 in sorted(pool.sample(rng, 10, class_balanced=True))
+    assert pool.sample(rng, 0, class_balanced=True) == []
+    # Uniform sampling is the draw it always was: the same indices for the same seed.
+    assert pool.sample(np.random.RandomState(3), 5) == [
+        int(i) for i in np.random.RandomState(3).choice(10, size=5, replace=False)
+    ]
 
 
 def test_streaming_inputs_and_errors(tmp_path):

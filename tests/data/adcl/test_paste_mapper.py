@@ -248,9 +248,25 @@ def test_paste_prob_and_bad_mode(fake):
     assert "num_pasted" not in mapper(fake["host"])
     with pytest.raises(ValueError, match="MIX_MODE"):
         _mapper(fake["pool"], mix_mode="nope")
+    with pytest.raises(ValueError, match="POOL_SAMPLING 'balanced' is not one of"):
+        _mapper(fake["pool"], pool_sampling="balanced")
     cfg = get_unlock_cfg(opts=["UNLOCK.ADCL.POOL_DIR", os.path.join(str(fake["root"]), "none")])
     with pytest.raises(FileNotFoundError, match="none/index.json"):
         ObjectPasteDatasetMapper(cfg, is_train=True)
+
+
+def test_pool_sampling_reaches_the_pool(fake, monkeypatch):
+    calls = []
+    draw = fake["pool"].sample
+
+    def spy(rng, k, class_balanced=False):
+        calls.append(class_balanced)
+        return draw(rng, k, class_balanced=class_balanced)
+
+    monkeypatch.setattr(fake["pool"], "sample", spy)
+    assert _mapper(fake["pool"], pool_sampling="class_balanced")(fake["host"])["num_pasted"] > 0
+    _mapper(fake["pool"])(fake["host"])
+    assert calls == [True, False]
 
 
 def test_source_labels_follow_the_host_crop_and_flip(fake, tmp_path):

@@ -31,6 +31,10 @@ def add_adcl_config(cfg):
     # pixels bring the OPLL semantic pseudo-label of the image they were cut from, and zeroed
     # pixels are ignored; docs/method.md "Differences").
     cfg.UNLOCK.ADCL.PASTED_SEMANTICS = "object_class"
+    # How candidates are drawn from the pool: "uniform" (every object equally likely, as the
+    # authors' code) or "class_balanced" (every class equally likely, then uniform within it;
+    # docs/method.md "Differences").
+    cfg.UNLOCK.ADCL.POOL_SAMPLING = "uniform"
     # Paste at the object's own panorama position (spatial-aware) or at a random position.
     cfg.UNLOCK.ADCL.SPATIAL_AWARE = True
     # Probability that a training sample is pasted into at all.

@@ -45,6 +45,8 @@ __all__ = [
     "QualityAccumulator",
     "evaluate_pseudo_labels",
     "format_quality_tables",
+    "percent_text",
+    "ratio_or_none",
 ]
 
 # Lower edges of the score bins [0, .2), [.2, .3), [.3, .5), [.5, .7), [.7, 1]: dense around the
@@ -182,15 +184,15 @@ class QualityAccumulator:
                 "all": _precision(self.bins.sum(axis=0)),
                 **{k: _precision(r) for k, r in zip(_KINDS, self.kinds)},
                 "gt_things": gt_total,
-                "recall": _ratio(gt_hit, gt_total),
-                "recall_class": _ratio(gt_right, gt_total),
+                "recall": ratio_or_none(gt_hit, gt_total),
+                "recall_class": ratio_or_none(gt_right, gt_total),
                 "per_class": [
                     {
                         "class": table.thing_names[c],
                         "objects": int(self.pseudo_cls[c, 0]),
-                        "precision_class": _ratio(self.pseudo_cls[c, 1], self.pseudo_cls[c, 0]),
+                        "precision_class": ratio_or_none(*self.pseudo_cls[c, [1, 0]]),
                         "gt_things": int(self.gt_cls[c, 0]),
-                        "recall_class": _ratio(self.gt_cls[c, 2], self.gt_cls[c, 0]),
+                        "recall_class": ratio_or_none(self.gt_cls[c, 2], self.gt_cls[c, 0]),
                     }
                     for c in range(table.num_things)
                 ],
@@ -198,7 +200,7 @@ class QualityAccumulator:
             "semantic": {
                 "labelled_pixels": self.labelled,
                 "certain_pixels": self.covered,
-                "coverage": _ratio(self.covered, self.labelled),
+                "coverage": ratio_or_none(self.covered, self.labelled),
                 "pixel_accuracy": _nan_to_none(sem["pACC"]),
                 "mIoU": _nan_to_none(sem["mIoU"]),
                 "IoU": {
@@ -209,7 +211,8 @@ class QualityAccumulator:
         }
 
 
-def _ratio(num, den) -> Optional[float]:
+def ratio_or_none(num, den) -> Optional[float]:
+    """``num / den`` as a float, None (JSON null) when ``den`` is 0."""
     return float(num) / float(den) if den else None
 
 
@@ -219,7 +222,11 @@ def _nan_to_none(x: float) -> Optional[float]:
 
 def _precision(row) -> Dict:
     n, hit, right = (int(v) for v in row)
-    return {"objects": n, "precision": _ratio(hit, n), "precision_class": _ratio(right, n)}
+    return {
+        "objects": n,
+        "precision": ratio_or_none(hit, n),
+        "precision_class": ratio_or_none(right, n),
+    }
 
 
 def read_image_labels(root: str, image_id: str, height: int, width: int, class_table: ClassTable):
@@ -297,7 +304,8 @@ def evaluate_pseudo_labels(
     return acc.result()
 
 
-def _pct(x: Optional[float]) -> str:
+def percent_text(x: Optional[float]) -> str:
+    """A ratio as a percentage with one decimal, "–" for None."""
     return "–" if x is None else f"{100 * x:.1f}"
 
 
@@ -306,7 +314,8 @@ def format_quality_tables(report: Dict) -> str:
     ins, sem = report["instance"], report["semantic"]
     lines = [
         f"Instances: {report['images']} images, {ins['gt_things']} GT things, recall "
-        f"{_pct(ins['recall'])} %, with the right class {_pct(ins['recall_class'])} %",
+        f"{percent_text(ins['recall'])} %, with the right class "
+        f"{percent_text(ins['recall_class'])} %",
         "",
         "| pseudo objects | count | precision % | precision (class) % |",
         "|---|---|---|---|",
@@ -315,21 +324,21 @@ def format_quality_tables(report: Dict) -> str:
     rows += [("all", ins["all"]), ("visible certain", ins["visible_certain"]),
              ("amodal only", ins["amodal_only"])]
     for name, r in rows:
-        lines.append(f"| {name} | {r['objects']} | {_pct(r['precision'])} | "
-                     f"{_pct(r['precision_class'])} |")
+        lines.append(f"| {name} | {r['objects']} | {percent_text(r['precision'])} | "
+                     f"{percent_text(r['precision_class'])} |")
     lines += ["", "| class | pseudo objects | precision (class) % | GT things | recall (class) % |",
               "|---|---|---|---|---|"]
     for c in ins["per_class"]:
-        lines.append(f"| {c['class']} | {c['objects']} | {_pct(c['precision_class'])} | "
-                     f"{c['gt_things']} | {_pct(c['recall_class'])} |")
+        lines.append(f"| {c['class']} | {c['objects']} | {percent_text(c['precision_class'])} | "
+                     f"{c['gt_things']} | {percent_text(c['recall_class'])} |")
     lines += [
         "",
-        f"Semantic (certain pixels): coverage {_pct(sem['coverage'])} % of "
+        f"Semantic (certain pixels): coverage {percent_text(sem['coverage'])} % of "
         f"{sem['labelled_pixels']} labelled pixels, pixel accuracy "
-        f"{_pct(sem['pixel_accuracy'])} %, mIoU {_pct(sem['mIoU'])} %",
+        f"{percent_text(sem['pixel_accuracy'])} %, mIoU {percent_text(sem['mIoU'])} %",
         "",
         "| class | IoU % |",
         "|---|---|",
     ]
-    lines += [f"| {name} | {_pct(v)} |" for name, v in sem["IoU"].items()]
+    lines += [f"| {name} | {percent_text(v)} |" for name, v in sem["IoU"].items()]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from .object_pool import build_object_pool, pool_objects_of_image
 from .paste import MIX_MODES, PasteResult, paste_objects, paste_region
 from .paste_mapper import ObjectPasteDatasetMapper, default_pool_dir
-from .pool_store import ObjectPool, PoolIndex, PoolObject, load_object_pool
+from .pool_store import POOL_SAMPLINGS, ObjectPool, PoolIndex, PoolObject, load_object_pool
 
 __all__ = [
     "ObjectPool",
@@ -13,6 +13,7 @@ __all__ = [
     "load_object_pool",
     "pool_objects_of_image",
     "MIX_MODES",
+    "POOL_SAMPLINGS",
     "PasteResult",
     "paste_objects",
     "paste_region",

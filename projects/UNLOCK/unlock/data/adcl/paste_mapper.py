@@ -23,7 +23,7 @@ from detectron2.config import configurable
 from detectron2.data import transforms as T
 
 from ..dataset_mapper import AmodalDatasetMapper
-from .pool_store import OVERLAP_VALUE, ObjectPool, load_object_pool
+from .pool_store import OVERLAP_VALUE, POOL_SAMPLINGS, ObjectPool, load_object_pool
 from .paste import MIX_MODES, PASTED_SEMANTICS, paste_objects
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         spatial_aware: bool = True,
         paste_prob: float = 1.0,
         pasted_semantics: str = "object_class",
+        pool_sampling: str = "uniform",
         **kwargs,
     ):
         """
@@ -82,6 +83,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             paste_prob: probability that a training sample is pasted into.
             pasted_semantics: see ``paste.paste_objects``; "source_labels" needs a pool built
                 with the semantic pseudo-labels (UNLOCK.ADCL.PASTED_SEMANTICS).
+            pool_sampling: "uniform" or "class_balanced", see ``ObjectPool.sample``.
             kwargs: arguments of ``AmodalDatasetMapper``.
         """
         super().__init__(**kwargs)
@@ -102,10 +104,16 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
                 f"UNLOCK.ADCL.PASTED_SEMANTICS {pasted_semantics!r} is not one of {PASTED_SEMANTICS}"
             )
         self.pasted_semantics = pasted_semantics
+        if pool_sampling not in POOL_SAMPLINGS:
+            raise ValueError(
+                f"UNLOCK.ADCL.POOL_SAMPLING {pool_sampling!r} is not one of {POOL_SAMPLINGS}"
+            )
+        self.pool_sampling = pool_sampling
         if self.is_train:
             logger.info(
                 f"[ObjectPasteDatasetMapper] pool of {len(pool) if pool else 0} objects, R="
-                f"{self.num_objects}, mode={mix_mode}, spatial_aware={self.spatial_aware}"
+                f"{self.num_objects}, mode={mix_mode}, spatial_aware={self.spatial_aware}, "
+                f"sampling={pool_sampling}"
             )
 
     @classmethod
@@ -122,6 +130,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             spatial_aware=adcl.SPATIAL_AWARE,
             paste_prob=adcl.PROB,
             pasted_semantics=adcl.PASTED_SEMANTICS,
+            pool_sampling=adcl.POOL_SAMPLING,
         )
         return ret
 
@@ -131,7 +140,11 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             return image, sem_seg, objects, ignore_maps
         if self.paste_prob < 1.0 and np.random.rand() >= self.paste_prob:
             return image, sem_seg, objects, ignore_maps
-        indices = self.pool.sample(np.random, self.num_objects * self.candidates_per_object)
+        indices = self.pool.sample(
+            np.random,
+            self.num_objects * self.candidates_per_object,
+            class_balanced=self.pool_sampling == "class_balanced",
+        )
         if sem_seg is None:
             sem_seg = np.full(image.shape[:2], self.class_table.ignore_label, dtype=np.uint8)
         orig_hw = (int(dataset_dict["height"]), int(dataset_dict["width"]))

@@ -11,7 +11,7 @@ under the box. Boxes are XYXY in panorama pixels, right/bottom exclusive.
 import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -24,6 +24,7 @@ __all__ = [
     "POOL_FORMAT_VERSION",
     "ObjectPool",
     "PoolIndex",
+    "POOL_SAMPLINGS",
     "PoolObject",
     "load_object_pool",
 ]
@@ -32,6 +33,8 @@ POOL_FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
 # Value of overlap (ambiguous) pixels in the stored mask crops, as in the authors' pool PNGs.
 OVERLAP_VALUE = 255
+# UNLOCK.ADCL.POOL_SAMPLING choices, see ObjectPool.sample.
+POOL_SAMPLINGS = ("uniform", "class_balanced")
 
 @dataclass(frozen=True)
 class PoolObject:
@@ -112,6 +115,7 @@ class ObjectPool:
         # A plain LRU dict (not functools.lru_cache) so that the pool pickles into workers.
         self._cache: "OrderedDict[int, Dict]" = OrderedDict()
         self._cache_size = cache_size
+        self._class_balanced_weights: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.index.objects)
@@ -120,18 +124,29 @@ class ObjectPool:
     def objects(self) -> List[PoolObject]:
         return self.index.objects
 
-    def sample(self, rng, k: int) -> List[int]:
-        """Draws ``min(k, len(self))`` distinct object indices uniformly (any image, any class).
+    def sample(self, rng, k: int, class_balanced: bool = False) -> List[int]:
+        """Draws ``min(k, len(self))`` distinct object indices.
 
         Args:
             rng: ``np.random`` (so detectron2's per-worker seeding applies), a ``RandomState``
                 or a ``Generator``.
             k: number of objects wanted.
+            class_balanced: False: every object equally likely (the authors' code). True:
+                every class of the pool equally likely, then every object within its class
+                (rare classes are drawn more often; ``UNLOCK.ADCL.POOL_SAMPLING``).
         """
         k = min(int(k), len(self))
         if k <= 0:
             return []
-        return [int(i) for i in rng.choice(len(self), size=k, replace=False)]
+        if not class_balanced:
+            return [int(i) for i in rng.choice(len(self), size=k, replace=False)]
+        if self._class_balanced_weights is None:  # once per pool, not per sample
+            classes = np.array([o.category_id for o in self.objects])
+            _, inverse, counts = np.unique(classes, return_inverse=True, return_counts=True)
+            weights = 1.0 / counts[inverse]
+            self._class_balanced_weights = weights / weights.sum()
+        p = self._class_balanced_weights
+        return [int(i) for i in rng.choice(len(self), size=k, replace=False, p=p)]
 
     def load(self, i: int) -> Dict:
         """Loads object ``i``: dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
