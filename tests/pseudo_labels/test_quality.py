@@ -141,6 +141,12 @@ def test_hand_counted_case(case):
     # road IoU 8/10, car 12/14 (12 right, 2 road pixels said car), truck 3/3
     assert sem["labelled_pixels"] == 150 and sem["certain_pixels"] == 25
     assert sem["coverage"] == pytest.approx(25 / 150)
+    # per GT class: road 10 of 92 (a: row 0; b: none), car 12/32, pedestrians 0/12, truck 3/6,
+    # two-wheeler 0/8; classes without GT pixels have no coverage
+    cover = sem["coverage_per_class"]
+    assert cover["road"] == pytest.approx(10 / 92) and cover["car"] == pytest.approx(12 / 32)
+    assert cover["pedestrians"] == 0.0 and cover["truck"] == pytest.approx(0.5)
+    assert cover["two-wheeler"] == 0.0 and cover["sky"] is None
     assert sem["pixel_accuracy"] == pytest.approx(23 / 25)
     assert sem["IoU"]["road"] == pytest.approx(0.8)
     assert sem["IoU"]["car"] == pytest.approx(12 / 14)
@@ -151,7 +157,8 @@ def test_hand_counted_case(case):
     assert evaluate_pseudo_labels(dicts, os.path.join(root, "labels"), K2B) == report
     text = format_quality_tables(report)
     assert "| score [0.7, 1] | 1 | 100.0 | 100.0 |" in text
-    assert "| amodal only | 1 | 100.0 | 100.0 |" in text and "| sky | – |" in text
+    assert "| amodal only | 1 | 100.0 | 100.0 |" in text and "| sky | – | – |" in text
+    assert "| truck | 100.0 | 50.0 |" in text
 
 
 def test_missing_label_file_is_a_clear_error(case, capsys):

@@ -14,9 +14,10 @@ measures it directly:
   things. Crowd segments are neither matchable nor counted as GT. The GT side is always the
   visible mask, so an occluded amodal-only object scores a lower IoU than its shape deserves:
   read the amodal-only precision as a lower bound;
-* semantics: coverage (certain pseudo pixels among the GT-labelled ones), pixel accuracy and
-  per-class IoU over the certain pixels only (GT ignore label left out; mIoU over the classes present in
-  GT or pseudo-label, the ``oass`` rule of ``unlock.evaluation.semantic``).
+* semantics: coverage (certain pseudo pixels among the GT-labelled ones, also per GT class),
+  pixel accuracy and per-class IoU over the certain pixels only (GT ignore label left out; mIoU
+  over the classes present in GT or pseudo-label, the ``oass`` rule of
+  ``unlock.evaluation.semantic``).
 
 Pure functions (no printing); ``tools/pseudo_label_quality.py`` is the command line.
 """
@@ -137,8 +138,8 @@ class QualityAccumulator:
         self.pseudo_cls = np.zeros((num_things, 2), np.int64)  # objects, right-class matches
         self.gt_cls = np.zeros((num_things, 3), np.int64)  # GT things, recalled, with class
         self.conf = np.zeros((num_classes + 1, num_classes + 1), np.int64)
-        self.labelled = 0
-        self.covered = 0
+        self.labelled = np.zeros(num_classes, np.int64)  # GT pixels per class
+        self.covered = np.zeros(num_classes, np.int64)  # of those, certain in the pseudo-label
 
     def add_image(self, gt: ImageGroundTruth, objects: List[Dict], sem: np.ndarray) -> None:
         """Args: gt of the image; objects = decoded pseudo objects {category_id (detector class),
@@ -164,8 +165,9 @@ class QualityAccumulator:
 
         labelled = gt.semantic != table.ignore_label
         certain = labelled & (sem != table.ignore_label)
-        self.labelled += int(labelled.sum())
-        self.covered += int(certain.sum())
+        n = table.num_classes
+        self.labelled += np.bincount(gt.semantic[labelled], minlength=n)[:n]
+        self.covered += np.bincount(gt.semantic[certain], minlength=n)[:n]
         self.conf += confusion_matrix(sem[certain], gt.semantic[certain], table.num_classes)
 
     def result(self) -> Dict:
@@ -198,9 +200,15 @@ class QualityAccumulator:
                 ],
             },
             "semantic": {
-                "labelled_pixels": self.labelled,
-                "certain_pixels": self.covered,
-                "coverage": ratio_or_none(self.covered, self.labelled),
+                "labelled_pixels": int(self.labelled.sum()),
+                "certain_pixels": int(self.covered.sum()),
+                "coverage": ratio_or_none(self.covered.sum(), self.labelled.sum()),
+                # Eq. 4's thresholds are class-wise so that rare classes keep pixels too; this
+                # shows whether they do (GT pixels of the class that are certain).
+                "coverage_per_class": {
+                    name: ratio_or_none(self.covered[c], self.labelled[c])
+                    for c, name in enumerate(table.names)
+                },
                 "pixel_accuracy": _nan_to_none(sem["pACC"]),
                 "mIoU": _nan_to_none(sem["mIoU"]),
                 "IoU": {
@@ -337,8 +345,11 @@ def format_quality_tables(report: Dict) -> str:
         f"{sem['labelled_pixels']} labelled pixels, pixel accuracy "
         f"{percent_text(sem['pixel_accuracy'])} %, mIoU {percent_text(sem['mIoU'])} %",
         "",
-        "| class | IoU % |",
-        "|---|---|",
+        "| class | IoU % | coverage % |",
+        "|---|---|---|",
     ]
-    lines += [f"| {name} | {percent_text(v)} |" for name, v in sem["IoU"].items()]
+    lines += [
+        f"| {name} | {percent_text(v)} | {percent_text(sem['coverage_per_class'][name])} |"
+        for name, v in sem["IoU"].items()
+    ]
     return "\n".join(lines)
