@@ -23,13 +23,14 @@ from unlock.class_table import ClassTable
 from unlock.data.adcl.pool_store import ObjectPool
 from unlock.evaluation.ground_truth import build_ground_truth
 
-from .quality import MATCH_IOU, PseudoLabelQualityError, percent_text, ratio_or_none
+from .quality import MATCH_IOU, PseudoLabelQualityError, greedy_match, percent_text, ratio_or_none
 
 __all__ = ["evaluate_object_pool", "format_pool_quality_table", "match_amodal_objects"]
 
 
 def match_amodal_objects(masks: List[np.ndarray], scores, gt_masks: np.ndarray) -> np.ndarray:
-    """Greedy one-to-one matching of full masks, highest score first (ties keep file order).
+    """``quality.greedy_match`` of full masks against amodal GT masks (which may overlap, so
+    the visible matcher's one-index-per-pixel map cannot hold them).
 
     Args:
         masks: N (H, W) bool object masks; scores: (N,).
@@ -37,22 +38,14 @@ def match_amodal_objects(masks: List[np.ndarray], scores, gt_masks: np.ndarray) 
     Returns:
         (N,) int64: the GT index each object matched (IoU >= ``MATCH_IOU``), -1 for none.
     """
-    matched = np.full(len(masks), -1, dtype=np.int64)
     if not len(masks) or not len(gt_masks):
-        return matched
+        return np.full(len(masks), -1, dtype=np.int64)
     gt_flat = gt_masks.reshape(len(gt_masks), -1)
-    gt_areas = gt_flat.sum(axis=1)
-    taken = np.zeros(len(gt_masks), dtype=bool)
-    for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
-        flat = masks[i].reshape(-1)
-        inter = (gt_flat & flat).sum(axis=1)
-        union = int(flat.sum()) + gt_areas - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-        iou[taken] = -1.0
-        if iou.max() >= MATCH_IOU:
-            j = int(iou.argmax())
-            matched[i], taken[j] = j, True
-    return matched
+
+    def intersections(i):
+        return (gt_flat & masks[i].reshape(-1)).sum(axis=1)
+
+    return greedy_match(masks, scores, intersections, gt_flat.sum(axis=1))
 
 
 def _full_mask(pool: ObjectPool, i: int) -> np.ndarray:

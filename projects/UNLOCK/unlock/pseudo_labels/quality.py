@@ -43,6 +43,7 @@ __all__ = [
     "read_image_labels",
     "gt_things",
     "match_objects",
+    "greedy_match",
     "QualityAccumulator",
     "evaluate_pseudo_labels",
     "format_quality_tables",
@@ -112,14 +113,33 @@ def match_objects(
         (N,) int64: the GT index each object matched (IoU >= :data:`MATCH_IOU`), -1 for none.
     """
     num_gt = len(gt_areas)
+
+    def intersections(i):
+        return np.bincount(gt_index[masks[i]], minlength=num_gt + 1)[:num_gt]
+
+    return greedy_match(masks, scores, intersections, np.asarray(gt_areas))
+
+
+def greedy_match(masks: Sequence[np.ndarray], scores, intersections, gt_areas) -> np.ndarray:
+    """The one-to-one matching of :func:`match_objects` and ``pool_quality``: objects in
+    descending score order (ties keep file order) take the free GT of highest mask IoU, if it
+    is at least :data:`MATCH_IOU`.
+
+    Args:
+        masks: N (H, W) bool masks; scores: (N,).
+        intersections: ``i -> (G,)`` pixel counts of mask ``i`` inside each GT.
+        gt_areas: (G,) GT pixel counts.
+    Returns:
+        (N,) int64: the GT index each object matched, -1 for none.
+    """
     matched = np.full(len(masks), -1, dtype=np.int64)
-    taken = np.zeros(num_gt, dtype=bool)
+    taken = np.zeros(len(gt_areas), dtype=bool)
     for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
-        inter = np.bincount(gt_index[masks[i]], minlength=num_gt + 1)[:num_gt]
-        union = int(masks[i].sum()) + np.asarray(gt_areas) - inter
+        inter = intersections(i)
+        union = int(masks[i].sum()) + gt_areas - inter
         iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
         iou[taken] = -1.0
-        if num_gt and iou.max() >= MATCH_IOU:
+        if len(gt_areas) and iou.max() >= MATCH_IOU:
             j = int(iou.argmax())
             matched[i], taken[j] = j, True
     return matched
