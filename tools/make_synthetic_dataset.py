@@ -28,6 +28,17 @@ from unlock.data.synthetic.writers import AMODAL_FORMATS  # noqa: E402
 from unlock.utils.cli import prepare_output_dir, run_tool  # noqa: E402
 
 
+def _share(text: str) -> float:
+    """argparse type of --seam-share: a fraction in [0, 1] (a usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value}")
+    return value
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
@@ -73,6 +84,14 @@ def get_parser() -> argparse.ArgumentParser:
         help="format of the target test split's amodal annotations: COCO polygons, as real "
         "BlendPASS val (default; lossless), or compressed RLE. Other splits always use RLE.",
     )
+    p.add_argument(
+        "--seam-share",
+        type=_share,
+        default=None,
+        help="fraction in [0, 1] of target panoramas in which at least one thing crosses the "
+        "360° seam (the camera is turned so that a random thing sits on it; the others get "
+        "none). Default: the natural placement, whatever lies behind the camera by chance.",
+    )
     p.add_argument("--force", action="store_true", help="regenerate complete splits too")
     return p
 
@@ -98,6 +117,7 @@ def main(argv=None) -> dict:
         knobs=knobs,
         min_area=args.min_area,
         target_test_amodal=args.target_test_amodal,
+        seam_share=args.seam_share,
     )
     print(json.dumps(summary, indent=2))
     print(f"done in {time.perf_counter() - t0:.1f} s -> {summary['root']}")

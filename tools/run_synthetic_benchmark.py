@@ -65,6 +65,7 @@ def main(argv=None):
     )
     from unlock.benchmark.report import (
         aggregate, markdown_table, paired_differences, paired_markdown, per_class_markdown,
+        seam_markdown,
     )
     from unlock.data.synthetic import generate_synthetic_benchmark
     from unlock.utils.file_io import atomic_write_bytes, atomic_write_json, read_json
@@ -123,6 +124,8 @@ def main(argv=None):
         markdown_table(strict, table_rows, protocol="strict"),
         "## Paired differences (same seed, oass protocol)",
         paired_markdown(summaries, COMPARISONS),
+        "## Objects across the 360° seam (oass protocol)",
+        seam_markdown(summaries, rows),
         "## Per class: source-only vs UNLOCK (oass protocol, mean over seeds)",
         per_class_markdown(summaries),
     ])

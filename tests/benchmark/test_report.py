@@ -100,3 +100,30 @@ def test_paired_differences_and_table():
     row = [ln for ln in text.splitlines() if ln.startswith("| UNLOCK vs source-only")]
     assert row == ["| UNLOCK vs source-only | 6 | 0,1 | " + " | ".join(["+0.5 (1/2)"] * 5) + " |"]
     assert "absent" not in text  # a comparison whose rows never ran is left out
+
+
+def _seam_results(ap, n_gt=4.0):
+    return {"segm": {"AP_seam": ap, "AP_seam_strict": ap + 1, "n_seam_gt": n_gt},
+            "amodal_segm": {"AP_seam": ap + 2}, "panoptic_seg": {"PQ_seam": ap + 3},
+            "amodal_panoptic_seg": {"APQ_seam": ap + 4}}
+
+
+def test_seam_numbers_and_table():
+    from unlock.benchmark.profiles import ABLATION_ROWS
+    from unlock.benchmark.report import seam_markdown, seam_numbers
+
+    nums = seam_numbers(_seam_results(10.0))
+    assert nums == {"mAPQ_seam": 14.0, "mPQ_seam": 13.0, "mAAP_seam": 12.0, "mAP_seam": 10.0,
+                    "n_seam_gt": 4.0}
+    assert seam_numbers(_seam_results(10.0), "strict")["mAP_seam"] == 11.0
+    assert math.isnan(seam_numbers({"segm": {}})["mAP_seam"])  # older results: no seam keys
+    wrap = [r for r in ABLATION_ROWS if r.name == "unlock_wrap"]
+    summaries = [
+        {"seed": s, "results": {"source_only": _seam_results(5.0), "unlock": _seam_results(10.0),
+                                "unlock_wrap": _seam_results(10.0 + d)}}
+        for s, d in ((0, 3.0), (1, -1.0))
+    ]
+    text = seam_markdown(summaries, MAIN_ROWS + wrap)
+    wrap_line = [line for line in text.splitlines() if line.startswith("| UNLOCK + wrap")][0]
+    assert "| 0,1 | 4 | 15.0 ± 2.8 |" in wrap_line  # mAPQ_seam 14 + (3, -1)
+    assert "+1.0 (1/2)" in wrap_line

@@ -91,6 +91,26 @@ def test_the_semantic_head_keys_are_not_checked_for_amodal_rcnn(instances):
         UnlockTrainer.build_model(get_unlock_cfg(opts=opts + wrong))
 
 
+def test_amodal_rcnn_wraps_around_the_seam(instances):
+    """MODEL.PANORAMA works for the instance-only model too: circular padding and folded outputs
+    at the image size (tests/panorama/ checks the geometry)."""
+    import torch
+
+    from unlock.panorama.wrap_padding import is_wrap_padded
+
+    _, names = instances
+    opts = ["DATASETS.TRAIN", f"('{names['kins']}',)", "DATASETS.TEST", "()",
+            "MODEL.PANORAMA.WRAP_PADDING", "True", "MODEL.PANORAMA.WRAP_INFERENCE", "True",
+            "MODEL.PANORAMA.INFERENCE_MARGIN", "16", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+    torch.manual_seed(0)
+    model = UnlockTrainer.build_model(get_unlock_cfg(opts=opts + INSTANCE_OPTS)).eval()
+    assert is_wrap_padded(model.backbone) and not is_wrap_padded(model.roi_heads)
+    with torch.no_grad():
+        out = model([{"image": torch.rand(3, H, W) * 255}])[0]["instances"]
+    assert len(out) > 0 and out.image_size == (H, W)
+    assert out.pred_masks.shape[1:] == (H, W) == out.pred_amodal_masks.shape[1:]
+
+
 def test_train_evaluate_pseudo_label_and_adapt(instances, tmp_path):
     _, names = instances
     base = INSTANCE_OPTS + ["DATASETS.TEST", f"('{names['kins']}',)", "SOLVER.MAX_ITER", "2"]

@@ -180,3 +180,38 @@ def empty_outputs(shape) -> Dict:
             "segments_info": [],
         },
     }
+
+
+def object_outputs(shape, objects: Sequence, stuff: int = 0) -> Dict:
+    """Model outputs of predicted objects on a background of one stuff class.
+
+    ``objects``: [(visible mask, amodal mask or None, score, detector class)]. Every output holds
+    all objects: ``instances``, the amodal things, and ``panoptic_seg`` with the higher score
+    painted last (so it wins overlaps); the semantic map says ``stuff`` outside the objects."""
+    h, w = shape
+    vis = np.stack([o[0] for o in objects]) if objects else np.zeros((0, h, w), bool)
+    amo = np.stack([o[1] if o[1] is not None else o[0] for o in objects]) if objects else vis
+    scores = [o[2] for o in objects]
+    classes = [o[3] for o in objects]
+    d2 = np.ones((h, w), np.int32)
+    d2_segs = [{"id": 1, "isthing": False, "category_id": stuff}]
+    for k, i in enumerate(np.argsort(scores, kind="stable"), start=2):
+        d2[vis[i]] = k
+        d2_segs.append({"id": k, "isthing": True, "category_id": int(classes[i])})
+    present = set(np.unique(d2).tolist())
+    sem = np.full((h, w), stuff, np.int64)
+    for m, c in zip(vis, classes):
+        sem[m] = c + 11
+    return {
+        "sem_seg": one_hot_probs(sem),
+        "panoptic_seg": (torch.as_tensor(d2), [s for s in d2_segs if s["id"] in present]),
+        "instances": make_instances(vis, scores, classes, amo),
+        "amodal_panoptic_seg": {
+            "stuff_seg": torch.as_tensor(np.where(vis.any(axis=0), 255, stuff)),
+            "thing_masks": torch.as_tensor(amo),
+            "segments_info": [
+                {"id": j + 1, "category_id": int(c), "score": s}
+                for j, (c, s) in enumerate(zip(classes, scores))
+            ],
+        },
+    }

@@ -173,3 +173,18 @@ def test_dataset_semantic_reads_single_channel_id_pngs(tmp_path):
     expected = np.full((4, 6), 255)
     expected[:, 3:], expected[0, :3] = 13, 10
     assert np.array_equal(sem, expected)
+
+
+def test_an_object_across_the_seam_is_one_instance_with_a_box_on_each_side():
+    inst = make_instances(1)
+    amodal = torch.zeros(1, H, W, dtype=torch.bool)
+    amodal[0, 8:40, :20] = amodal[0, 8:40, W - 20 :] = True
+    inst.pred_amodal_masks = amodal
+    inst.pred_masks = amodal.clone()
+    inst.pred_boxes.tensor[:] = torch.tensor([0.0, 8.0, W, 40.0])  # the flat box: whole width
+    image = AmodalVisualizer(black(), META).draw_amodal_instances(inst).get_image()
+    assert (image[:, 40:120] == 0).all()  # no flat box edge across the middle
+    blue = image[..., 2]
+    assert blue[28:36, 5:15].min() > 40 and blue[28:36, W - 15 : W - 5].min() > 40  # below the label
+    # One colour on both sides: the same instance.
+    np.testing.assert_allclose(image[32, 10], image[32, W - 10], atol=2)

@@ -151,12 +151,13 @@ class BenchmarkRunner:
         out = os.path.join(self.run_dir, row.name)
         weights = os.path.join(out, "model_final.pth")
         if not os.path.exists(weights):
-            # All rows of a seed share one pseudo-label folder: the source predictions (pass 1)
-            # are the same for every row and are reused; labels and pool are redone when a
-            # row's options differ (their keys are in the manifest).
+            # The rows of a seed share one pseudo-label folder: the source predictions (pass 1)
+            # are the same for them and are reused; labels and pool are redone when a row's
+            # options differ (their keys are in the manifest). Rows that predict differently
+            # name their own folder (Row.pseudo_labels).
             opts = list(self.profile.adapt_opts) + [
                 "MODEL.WEIGHTS", source_weights,
-                "UNLOCK.OPLL.OUTPUT_DIR", os.path.join(self.run_dir, "pseudo_labels"),
+                "UNLOCK.OPLL.OUTPUT_DIR", os.path.join(self.run_dir, row.pseudo_labels),
             ]
             run_logged(self._train_cmd(os.path.join(CONFIG_DIR, row.config), out, opts),
                        os.path.join(out, "stage.log"), self.env, f"adapt:{row.name}")
@@ -189,7 +190,8 @@ class BenchmarkRunner:
         for row in rows:
             t = time.time()
             progress.begin(f"adapt: {row.name}, seed {self.seed}")
-            weights[row.name] = self.adapt(row, weights["source_only"])
+            source = weights["source_only"]
+            weights[row.name] = self.adapt(row, source) if row.adapt else source
             timings[f"adapt:{row.name}"] = time.time() - t
             progress.end("adapt")
             t = time.time()

@@ -17,6 +17,12 @@ class Row:
     config: str
     table: str
     label: str
+    # Pseudo-label folder under the seed's run folder. Rows whose source predictions differ
+    # (wrap-aware inference, perspective views) get their own, so that the rows of a seed do
+    # not discard each other's pass-1 predictions.
+    pseudo_labels: str = "pseudo_labels"
+    # False: an evaluation of the source weights under ``config`` (no adaptation).
+    adapt: bool = True
 
 
 # The source model on held-out labelled pinhole images: the in-domain reference of source-only.
@@ -33,6 +39,14 @@ ABLATION_ROWS = [
     Row("mix_instance", "mix_instance.yaml", "7", "Mixing: instance-based"),
     Row("mix_amodal", "mix_amodal.yaml", "7", "Mixing: amodal-based"),
     Row("mix_random_fill", "mix_random_fill.yaml", "7", "Mixing: random fill"),
+    # Seamless 360° (ours, docs/design.md "Seamless 360°"): not in the paper.
+    Row("source_wrap", "source_only_wrap.yaml", "-", "Source-only + wrap-around (no adaptation)",
+        adapt=False),
+    Row("unlock_wrap", "unlock_wrap.yaml", "-", "UNLOCK + wrap-around", "pseudo_labels_wrap"),
+    Row("unlock_perspective", "unlock_perspective.yaml", "-", "UNLOCK + perspective-view labels",
+        "pseudo_labels_perspective"),
+    Row("unlock_seamless", "unlock_seamless.yaml", "-", "UNLOCK + wrap-around + perspective",
+        "pseudo_labels_seamless"),
 ]
 
 
@@ -58,6 +72,10 @@ COMPARISONS = [
     Comparison("adcl", "mix_amodal", "zeroed overlaps vs amodal pasting without zeroing", "7"),
     Comparison("adcl", "mix_instance", "zeroed overlaps vs pasting visible masks", "7"),
     Comparison("adcl", "mix_random_fill", "zeroed overlaps vs random colours in the overlap", "7"),
+    Comparison("source_wrap", "source_only", "wrap-around inference alone, no adaptation", "-"),
+    Comparison("unlock_wrap", "unlock", "adding wrap-around (model, inference, ADCL)", "-"),
+    Comparison("unlock_perspective", "unlock", "adding perspective-view pseudo-labels", "-"),
+    Comparison("unlock_seamless", "unlock", "adding both seamless-360° options", "-"),
 ]
 
 

@@ -148,3 +148,61 @@ def paired_markdown(summaries: List[Dict], comparisons: Sequence[Comparison],
     lines += ["", f"Numbers ×100, {protocol} protocol: mean over the seeds of (first row − second "
               "row) on the same seed; (k/n) = on how many of the n seeds the difference is positive."]
     return "\n".join(lines)
+
+
+# Metrics restricted to objects that cross the 360° seam (docs/evaluation.md "Seam-crossing
+# objects"), beside the five numbers for the seamless-360° rows.
+SEAM = ("mAPQ_seam", "mPQ_seam", "mAAP_seam", "mAP_seam")
+_SEAM_SOURCES = {
+    "mAPQ_seam": ("amodal_panoptic_seg", "APQ_seam"),
+    "mPQ_seam": ("panoptic_seg", "PQ_seam"),
+    "mAAP_seam": ("amodal_segm", "AP_seam"),
+    "mAP_seam": ("segm", "AP_seam"),
+}
+
+
+def seam_numbers(results: Dict, protocol: str = "oass") -> Dict[str, float]:
+    """The four seam metrics (x100, NaN where absent) and the number of seam-crossing GT
+    objects ``n_seam_gt`` of one evaluation result dict."""
+    suffix = "" if protocol == "oass" else f"_{protocol}"
+    out = {m: float(results.get(g, {}).get(k + suffix, float("nan")))
+           for m, (g, k) in _SEAM_SOURCES.items()}
+    out["n_seam_gt"] = float(results.get("segm", {}).get("n_seam_gt", float("nan")))
+    return out
+
+
+def seam_markdown(summaries: List[Dict], rows: Sequence[Row], protocol: str = "oass") -> str:
+    """Mean ± std over seeds of the seam metrics of source-only and ``rows``, and each row's
+    paired difference from UNLOCK on the same seeds ("+x (k/n)")."""
+    labels = {"source_only": "Source-only"}
+    labels.update({r.name: r.label for r in rows})
+    lines = [f"| Method | seeds | seam GT | {' | '.join(SEAM)} | Δ vs UNLOCK ({', '.join(SEAM)}) |",
+             "|---|---|---|" + "---|" * (len(SEAM) + 1)]
+    for name in ["source_only"] + [r.name for r in rows]:
+        runs = [s for s in summaries if name in s["results"]]
+        if not runs:
+            continue
+        nums = [seam_numbers(s["results"][name], protocol) for s in runs]
+        cells = []
+        for metric in SEAM:
+            mean, std = _mean_std([n[metric] for n in nums])
+            cells.append(_cell({"mean": mean, "std": std}, with_delta=False))
+        paired = [s for s in runs if "unlock" in s["results"]]
+        delta = "–"
+        if name not in ("unlock", "source_only") and paired:
+            diffs = []
+            for metric in SEAM:
+                d = [seam_numbers(s["results"][name], protocol)[metric]
+                     - seam_numbers(s["results"]["unlock"], protocol)[metric] for s in paired]
+                d = [v for v in d if not math.isnan(v)]
+                diffs.append(f"{sum(d) / len(d):+.1f} ({sum(v > 0 for v in d)}/{len(d)})"
+                             if d else "n/a")
+            delta = ", ".join(diffs)
+        seam_gt = _mean_std([n["n_seam_gt"] for n in nums])[0]
+        seeds = ",".join(str(s["seed"]) for s in runs)
+        lines.append(f"| {labels[name]} | {seeds} | {seam_gt:.0f} | " + " | ".join(cells)
+                     + f" | {delta} |")
+    lines += ["", f"Numbers ×100, {protocol} protocol, over the ground-truth objects that cross "
+              "the seam (docs/evaluation.md \"Seam-crossing objects\"); seam GT = visible "
+              "seam-crossing objects in the test split."]
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ from .data import add_dataset_config
 from .evaluation import add_unlock_eval_config
 from .model import add_amodal_model_config
 from .opll import add_opll_config
+from .panorama import add_panorama_config
 from .solver import add_solver_config
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "add_amodal_model_config",
     "add_dataset_config",
     "add_opll_config",
+    "add_panorama_config",
     "add_adcl_config",
     "add_unlock_eval_config",
     "add_solver_config",
@@ -24,6 +26,7 @@ def add_unlock_config(cfg):
     add_amodal_model_config(cfg)
     add_dataset_config(cfg)
     add_opll_config(cfg)
+    add_panorama_config(cfg)
     add_adcl_config(cfg)
     add_unlock_eval_config(cfg)
     add_solver_config(cfg)

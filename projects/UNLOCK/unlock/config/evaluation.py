@@ -17,3 +17,7 @@ def add_unlock_eval_config(cfg):
     # Export predictions in standard formats (COCO-panoptic, Cityscapes txt, COCO RLE) to
     # OUTPUT_DIR/inference/<dataset>/.
     cfg.UNLOCK.EVAL.EXPORT_PREDICTIONS = False
+    # Also report the metrics restricted to objects crossing the panorama's ±180° seam
+    # (AP_seam, PQ_seam, ..., docs/evaluation.md "Seam-crossing objects"), beside the headline
+    # ones, which they leave unchanged. Splits whose metadata says domain "pinhole" never get them.
+    cfg.UNLOCK.EVAL.SEAM_METRICS = True

@@ -33,6 +33,36 @@ def add_opll_config(cfg):
     cfg.UNLOCK.OPLL.MIN_SCORE = 0.05
     # Score quantisation of the streaming threshold histograms (1e-4 -> 10001 bins).
     cfg.UNLOCK.OPLL.SCORE_BINS = 10001
+    # Ours, not in the paper (docs/method.md "Perspective-view pseudo-labels"): pass 1 also runs
+    # the source model on K perspective (gnomonic) views of each panorama and merges their
+    # semantic probabilities and detections into the panorama prediction before Eq. 4.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS = CN()
+    # Off: pass 1 labels the whole panorama only, as the paper (existing results unchanged).
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.ENABLED = False
+    # Number of views K, spread evenly around 360° (K=4: yaw 0°, 90°, 180° (across the seam), -90°).
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.NUM_VIEWS = 4
+    # Horizontal field of view of each view (degrees); 104° is the KITTI-360 pinhole camera's
+    # (1408 px at f = 552 px), so objects look as in the source images. K=4: 14° overlap.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.FOV_DEG = 104.0
+    # Pitch of every view (degrees, up positive); 0 = optical axes on the horizon, as the source.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.PITCH_DEG = 0.0
+    # Yaw of the first view (degrees, left positive); 0 = the panorama's centre column.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.FIRST_YAW_DEG = 0.0
+    # (width, height) of each view in pixels, fed to the model at this size (no test resize);
+    # the source images' size: (352, 94) in the synthetic benchmark, (1408, 376) for KITTI-360.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.OUTPUT_SIZE = (352, 94)
+    # Vertical extent of the target panoramas (degrees, centred on the horizon): BlendPASS and
+    # the synthetic panoramas cover 70.3125° (unlock/data/synthetic/cameras.py), not 180°.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.PANORAMA_VFOV_DEG = 70.3125
+    # Same-class amodal-mask IoU at or above which two detections (panorama or views) are one
+    # object (the highest score is kept); also the share of a detection cut by a view border that
+    # a whole detection must cover for the cut one to be dropped.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.MERGE_IOU = 0.5
+    # Most detections the model returns per view (TEST.DETECTIONS_PER_IMAGE applies to the whole
+    # panorama); the RPN's test proposals shrink by the same factor. 30 ≈ 100 x 104°/360°, the
+    # panorama's budget per azimuth; it keeps K=4 within ~3x the cost of plain OPLL. 0 = the
+    # model's own budgets.
+    cfg.UNLOCK.OPLL.PERSPECTIVE_VIEWS.DETECTIONS_PER_VIEW = 30
     # Optional extras of the authors' code (off by default, not in the paper).
     cfg.UNLOCK.OPLL.EXTRAS = CN()
     # L2 anchor of the parameters to the source weights (authors: 10 x mean squared error).

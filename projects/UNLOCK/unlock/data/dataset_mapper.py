@@ -27,6 +27,7 @@ from .detection_utils import (
     semantic_from_panoptic,
     transform_uncertain_boxes,
 )
+from .seam_split import shows_full_panorama, split_seam_objects
 from .validation import DatasetFormatError, check_same_size, read_image_checked, read_label_png
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,9 @@ class AmodalDatasetMapper:
     whose size differs from the dict's height/width, raises DatasetFormatError naming the file.
 
     Subclass hook (ADCL's ``ObjectPasteDatasetMapper``): ``__call__`` runs
-    ``_augment`` -> ``_post_augment`` -> ``_build_instances``. Override ``_post_augment`` to edit
-    the augmented sample before Instances are built. Its arguments are
+    ``_augment`` -> ``_post_augment`` -> (``_split_at_seam`` with PANORAMA_WRAP) ->
+    ``_build_instances``. Override ``_post_augment`` to edit the augmented sample before
+    Instances are built. Its arguments are
 
     * ``image``: (H, W, 3) uint8 in ``image_format``;
     * ``sem_seg``: (H, W) uint8 trainIds (``class_table.ignore_label`` where unlabelled) or None
@@ -135,6 +137,7 @@ class AmodalDatasetMapper:
         image_format: str = "BGR",
         repair_amodal: bool = True,
         uncertain_boxes: bool = False,
+        panorama_wrap: bool = False,
     ):
         """
         Args:
@@ -146,6 +149,9 @@ class AmodalDatasetMapper:
                 and logged); False raises DatasetFormatError instead.
             uncertain_boxes: add the dict's ``uncertain_boxes`` (OPLL's dropped detections) to
                 the instances as ``UNCERTAIN_CLASS`` entries (UNLOCK.OPLL.UNCERTAIN_BOXES).
+            panorama_wrap: the images are 360° panoramas (cfg.INPUT.PANORAMA_WRAP): in training,
+                an object crossing the seam of a sample that shows the full panorama width is
+                split into its flat pieces, one instance each (``seam_split.py``).
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(list(augmentations))
@@ -153,6 +159,7 @@ class AmodalDatasetMapper:
         self.image_format = image_format
         self.repair_amodal = repair_amodal
         self.uncertain_boxes = uncertain_boxes
+        self.panorama_wrap = bool(panorama_wrap)
         self.num_repaired = 0
         mode = "training" if is_train else "inference"
         logger.info(f"[AmodalDatasetMapper] Augmentations used in {mode}: {self.augmentations}")
@@ -168,6 +175,7 @@ class AmodalDatasetMapper:
             "image_format": cfg.INPUT.FORMAT,
             "repair_amodal": cfg.UNLOCK.DATA.REPAIR_AMODAL,
             "uncertain_boxes": cfg.UNLOCK.OPLL.UNCERTAIN_BOXES,
+            "panorama_wrap": cfg.INPUT.PANORAMA_WRAP,
         }
 
     def __call__(self, dataset_dict: Dict) -> Dict:
@@ -189,6 +197,9 @@ class AmodalDatasetMapper:
         if sem_seg is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype(np.int64))
         if self.is_train:
+            if self.panorama_wrap:
+                # After pasting, so that pasted objects across the seam are split as well.
+                objects = self._split_at_seam(dataset_dict, objects, transforms, image_shape)
             instances = self._build_instances(objects, ignore_maps, image_shape)
             boxes = dataset_dict.pop("uncertain_boxes", [])
             if self.uncertain_boxes:
@@ -240,6 +251,18 @@ class AmodalDatasetMapper:
             (image, sem_seg, objects, ignore_maps), possibly modified.
         """
         return image, sem_seg, objects, ignore_maps
+
+    def _split_at_seam(self, dataset_dict, objects, transforms, image_shape):
+        """Objects across the seam -> their flat pieces, when the sample shows the whole
+        panorama width (a crop has no seam inside it; seam_split.py)."""
+        if "width" not in dataset_dict:
+            raise DatasetFormatError(
+                f"{dataset_dict['file_name']}: INPUT.PANORAMA_WRAP needs the dataset dict's "
+                "'width' (to tell a full panorama from a crop)"
+            )
+        if not shows_full_panorama(transforms, int(dataset_dict["width"]), image_shape[1]):
+            return objects
+        return split_seam_objects(objects)
 
     def _build_instances(self, objects, ignore_maps, image_shape):
         """Instances from augmented objects; see ``detection_utils.build_amodal_instances``."""

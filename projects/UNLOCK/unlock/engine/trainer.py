@@ -293,6 +293,8 @@ def build_pool_from_raw_predictions(cfg: CfgNode, pl_root: str, pool_dir: str):
         # The threshold pass only needs scores: read the JSON headers, decode no mask.
         score_records=lambda: (storage.read_raw_header(pl_root, i) for i in records.image_ids),
         semantics_reader=semantics_reader,
+        # Seam-crossing objects stored unwrapped (docs/design.md "Seamless 360°").
+        panorama_wrap=cfg.INPUT.PANORAMA_WRAP,
     )
 
 
@@ -305,6 +307,8 @@ def build_pool_if_needed(cfg: CfgNode, pl_root: str) -> None:
     if a.PASTED_SEMANTICS == "source_labels":
         # The pool then stores the OPLL semantic labels too, which change with OPLL's settings.
         options += [a.PASTED_SEMANTICS, manifest.get("label_key")]
+    if cfg.INPUT.PANORAMA_WRAP:  # only when on, so that existing pools keep their key
+        options.append("panorama_wrap")
     key = hashlib.sha1(json.dumps([manifest["raw_key"], *options], default=str).encode())
     key = key.hexdigest()
     pool = manifest.get("pool") or {}

@@ -1,5 +1,6 @@
 """Evaluators of the five OASS metrics (mIoU, PQ, APQ, AP, AAP) under the "oass" (reference, quirks
-included) and "strict" protocols; see docs/evaluation.md."""
+included) and "strict" protocols, and of PQ, APQ, AP, AAP restricted to objects crossing the
+panorama's seam; see docs/evaluation.md."""
 
 from .amodal_panoptic import UnlockAmodalPanopticEvaluator, amodal_pq_image
 from .build import UnlockEvaluators, build_unlock_evaluator
@@ -19,7 +20,8 @@ from .instance import UnlockAmodalInstanceEvaluator, UnlockInstanceEvaluator
 from .instance_ap import APAccumulator, compute_ap
 from .panoptic import UnlockPanopticEvaluator, visible_pq_image
 from .pq_core import PQStat, match_segments, summarize_pq
-from .report import five_numbers, log_report
+from .report import five_numbers, log_report, seam_numbers
+from .seam_metrics import SeamAPAccumulator, SeamPQStat
 from .semantic import UnlockSemSegEvaluator, confusion_matrix, semantic_metrics
 
 __all__ = [
@@ -46,6 +48,9 @@ __all__ = [
     "summarize_pq",
     "five_numbers",
     "log_report",
+    "seam_numbers",
+    "SeamAPAccumulator",
+    "SeamPQStat",
     "UnlockSemSegEvaluator",
     "confusion_matrix",
     "semantic_metrics",

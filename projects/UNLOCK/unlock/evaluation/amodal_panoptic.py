@@ -13,9 +13,11 @@ strict: layer-0 void is no segment, matching is one-to-one (greedy by IoU).
 """
 
 import logging
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
+
+from unlock.panorama.seam import seam_crossing_flags
 
 from .ground_truth import ImageGroundTruth
 from .overlap import (
@@ -27,6 +29,7 @@ from .overlap import (
 )
 from .panoptic import PQFamilyEvaluator, _to_numpy, fold_pred_void
 from .pq_core import PQStat, match_segments
+from .seam_metrics import SeamPQStat
 
 __all__ = ["UnlockAmodalPanopticEvaluator", "amodal_pq_image"]
 
@@ -45,6 +48,7 @@ def amodal_pq_image(
     thing_masks: np.ndarray,
     thing_cats: np.ndarray,
     protocols: Sequence[str],
+    seam: Optional[Dict[str, SeamPQStat]] = None,
 ) -> Dict[str, PQStat]:
     """APQ statistics of one image for each protocol.
 
@@ -52,6 +56,8 @@ def amodal_pq_image(
         gt: image ground truth.
         stuff_seg: (H, W) stuff trainIds, the ignore label where void or thing.
         thing_masks: (K, H, W) bool amodal masks; thing_cats: (K,) detector classes.
+        seam: if given, receives the seam-crossing statistics per protocol (docs/evaluation.md
+            "Seam-crossing objects": amodal masks decide which objects cross).
     """
     h, w = gt.semantic.shape
     table = gt.class_table
@@ -95,6 +101,10 @@ def amodal_pq_image(
     cols = np.r_[np.arange(n_stuff), n_p0 + np.arange(n_pt), n_stuff]
     pred_area_all = np.r_[p0_area[:n_stuff], p_areas, p0_area[-1]]
     pred_cat = np.r_[stuff_ids, p_cats].astype(np.int64)
+    if seam is not None:
+        # An extra last row, in the column order of ``cols``: 1 for predicted things crossing
+        # the seam (fold_pred_void keeps it aligned; match_segments never reads it).
+        seam_row = np.r_[np.zeros(n_stuff), seam_crossing_flags(p_masks), 0].astype(np.int64)
 
     out, rows_of = {}, {}
     for protocol in protocols:
@@ -104,12 +114,14 @@ def amodal_pq_image(
             rows_of[id(amodal)] = _amodal_rows(amodal, p0, n_p0, p_masks, p_boxes)
         thing_rows, gt_thing_area = rows_of[id(amodal)]
         inter = np.vstack([stuff_rows, thing_rows])[:, cols]
+        if seam is not None:
+            inter = np.vstack([inter, seam_row[None]])
         rows = np.r_[gt_stuff, n_g0 + np.arange(len(thing_rows))]
         gt_area = np.r_[gt0_area[gt_stuff], gt_thing_area]
         gt_cat = np.r_[stuff_ids[gt_stuff], amodal.cats].astype(np.int64)
         inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
         stat = PQStat(table.num_classes)
-        match_segments(
+        matches = match_segments(
             stat,
             inter_p[rows],
             gt_area,
@@ -122,6 +134,10 @@ def amodal_pq_image(
             crowd_mode="all",
         )
         out[protocol] = stat
+        if seam is not None:
+            gt_seam = np.r_[np.zeros(len(gt_stuff), bool), seam_crossing_flags(amodal.masks)]
+            seam[protocol] = SeamPQStat(table.num_classes)
+            seam[protocol].add_matches(matches, gt_seam, gt_cat, inter_p[-1] > 0, cats)
     return out
 
 
@@ -159,5 +175,5 @@ class UnlockAmodalPanopticEvaluator(PQFamilyEvaluator):
             if len(masks) == 0:
                 masks = np.zeros((0,) + stuff_seg.shape, dtype=bool)
             cats = np.array([s["category_id"] for s in amodal["segments_info"]], dtype=np.int64)
-            for p, stat in amodal_pq_image(gt, stuff_seg, masks, cats, self._protocols).items():
-                self._stats[p] += stat
+            seam = {} if self._seam else None
+            self._add(amodal_pq_image(gt, stuff_seg, masks, cats, self._protocols, seam), seam)

@@ -75,13 +75,14 @@ class GroundTruthEvaluator(DatasetEvaluator):
         return gathered if comm.is_main_process() else None
 
     def _summed_statistics(self) -> Optional[Dict[str, Any]]:
-        """{protocol: the statistics of every process added up (``+=``)} on the main process;
-        None on the others. For evaluators whose statistics are one accumulator per protocol."""
+        """{key: the statistics of every process added up (``+=``)} on the main process; None on
+        the others. For evaluators whose statistics are a dict of accumulators (one per protocol,
+        and per protocol the seam-crossing ones, docs/evaluation.md "Seam-crossing objects")."""
         gathered = self._gathered_statistics()
         if gathered is None:
             return None
         total = self._new_statistics()
         for stats in gathered:
-            for p in self._protocols:
-                total[p] += stats[p]
+            for key in total:
+                total[key] += stats[key]
         return total

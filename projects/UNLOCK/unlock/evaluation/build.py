@@ -93,17 +93,23 @@ def build_unlock_evaluator(
     min_size = cfg.UNLOCK.EVAL.MIN_REGION_SIZE
     repair = cfg.UNLOCK.DATA.REPAIR_AMODAL  # as the training mapper: False raises
     common = dict(class_table=table)
+    # Only a panorama has a seam: column 0 and column W-1 of a pinhole image are not neighbours.
+    seam = dict(
+        common,
+        seam_metrics=bool(cfg.UNLOCK.EVAL.SEAM_METRICS)
+        and meta.get("domain", "panorama") != "pinhole",
+    )
     makers = {
         "sem_seg": lambda: UnlockSemSegEvaluator(dataset_name, protocols, repair, **common),
-        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, protocols, repair, **common),
+        "panoptic": lambda: UnlockPanopticEvaluator(dataset_name, protocols, repair, **seam),
         "amodal_panoptic": lambda: UnlockAmodalPanopticEvaluator(
-            dataset_name, protocols, repair, **common
+            dataset_name, protocols, repair, **seam
         ),
         "instance": lambda: UnlockInstanceEvaluator(
-            dataset_name, protocols, min_size, repair, **common
+            dataset_name, protocols, min_size, repair, **seam
         ),
         "amodal_instance": lambda: UnlockAmodalInstanceEvaluator(
-            dataset_name, protocols, min_size, repair, **common
+            dataset_name, protocols, min_size, repair, **seam
         ),
     }
     evaluators: List[DatasetEvaluator] = [makers[t]() for t in tasks]

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from unlock.class_table import ClassTable
+from unlock.panorama.seam import seam_crossing_flags
 
 from .base import GroundTruthEvaluator, protocol_suffix
 from .ground_truth import GT_VOID_ID, AmodalGroundTruth, ImageGroundTruth
@@ -28,10 +29,16 @@ from .overlap import (
     pairwise_mask_intersections,
 )
 from .panoptic import _to_numpy
+from .seam_metrics import SeamAPAccumulator, id_map_crossing, seam_ap_results, seam_key
 
 __all__ = ["UnlockInstanceEvaluator", "UnlockAmodalInstanceEvaluator", "visible_ap_inputs"]
 
 logger = logging.getLogger(__name__)
+
+# Entries of the AP input dicts that only SeamAPAccumulator takes (docs/evaluation.md
+# "Seam-crossing objects").
+SEAM_ARGS = ("gt_seam", "pred_seam")
+
 
 def _pred_arrays(instances, field: str, shape) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(instances) == 0 or not instances.has(field):
@@ -58,8 +65,16 @@ def _nonempty(masks: np.ndarray, scores, classes):
     )
 
 
-def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
-    """Arguments of :meth:`APAccumulator.add_image` for visible masks against the instance map."""
+def _with_seam(args: Dict, gt_seam, pred_masks) -> Dict:
+    # The flags SeamAPAccumulator.add_image takes besides the arguments of APAccumulator's.
+    return dict(args, gt_seam=gt_seam, pred_seam=seam_crossing_flags(pred_masks))
+
+
+def visible_ap_inputs(
+    gt: ImageGroundTruth, masks: np.ndarray, scores, classes, seam: bool = False
+) -> Dict:
+    """Arguments of :meth:`APAccumulator.add_image` for visible masks against the instance map;
+    with ``seam`` also the seam flags of :class:`SeamAPAccumulator` (:data:`SEAM_ARGS`)."""
     ids = gt.instance_ids
     if ids.max(initial=0) < (1 << 22):
         counts = np.bincount(ids.reshape(-1))
@@ -82,7 +97,7 @@ def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) 
     for k, (y0, y1, x0, x1) in enumerate(boxes):
         slots = id_lookup(ids[y0:y1, x0:x1][masks[k, y0:y1, x0:x1]], keys, values, -1)
         counts_in[k] = np.bincount(slots[slots >= 0], minlength=n_gt + 1)
-    return dict(
+    args = dict(
         gt_cls=thing_class[is_thing],
         gt_group=gt_ids < divisor,
         gt_count=gt_count,
@@ -92,24 +107,28 @@ def visible_ap_inputs(gt: ImageGroundTruth, masks: np.ndarray, scores, classes) 
         pred_void=counts_in[:, n_gt],
         inter=counts_in[:, :n_gt],
     )
+    return _with_seam(args, id_map_crossing(ids, gt_ids), masks) if seam else args
 
 
 def amodal_ap_inputs(
-    gt: ImageGroundTruth, masks: np.ndarray, scores, classes, protocol: str = "oass"
+    gt: ImageGroundTruth, masks: np.ndarray, scores, classes, protocol: str = "oass",
+    seam: bool = False,
 ) -> Dict:
     """Arguments of :meth:`APAccumulator.add_image` for amodal masks against the amodal GT of
-    ``protocol`` (docs/evaluation.md "Ground truth")."""
-    return mask_list_ap_inputs(gt, gt.amodal(protocol), masks, scores, classes)
+    ``protocol`` (docs/evaluation.md "Ground truth"); ``seam`` as for visible_ap_inputs."""
+    return mask_list_ap_inputs(gt, gt.amodal(protocol), masks, scores, classes, seam)
 
 
-def mask_list_ap_inputs(gt, objects: AmodalGroundTruth, masks: np.ndarray, scores, classes) -> Dict:
+def mask_list_ap_inputs(
+    gt, objects: AmodalGroundTruth, masks: np.ndarray, scores, classes, seam: bool = False
+) -> Dict:
     """Arguments of :meth:`APAccumulator.add_image` for predicted masks against a GT mask list
-    (``objects``), with ``gt.void`` as the void region."""
+    (``objects``), with ``gt.void`` as the void region; ``seam`` as for visible_ap_inputs."""
     masks, scores, classes, p_boxes, areas = _nonempty(masks, scores, classes)
     void_index = np.where(gt.void, 0, -1)
     g_masks = objects.masks
     g_boxes = mask_boxes(g_masks)
-    return dict(
+    args = dict(
         gt_cls=gt.class_table.thing_classes_of(objects.cats),
         gt_group=np.zeros(len(g_masks), dtype=bool),
         gt_count=mask_areas(g_masks, g_boxes),
@@ -119,6 +138,7 @@ def mask_list_ap_inputs(gt, objects: AmodalGroundTruth, masks: np.ndarray, score
         pred_void=label_counts_in_masks(void_index, 1, masks, p_boxes)[:, 0],
         inter=pairwise_mask_intersections(masks, p_boxes, g_masks, g_boxes),
     )
+    return _with_seam(args, seam_crossing_flags(g_masks), masks) if seam else args
 
 
 class UnlockInstanceEvaluator(GroundTruthEvaluator):
@@ -135,18 +155,24 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
         repair_amodal: bool = True,
         *,
         class_table: Optional[ClassTable] = None,
+        seam_metrics: bool = True,
     ):
         self._min_region_size = int(min_region_size)
+        # UNLOCK.EVAL.SEAM_METRICS: also AP_seam etc. (docs/evaluation.md "Seam-crossing objects").
+        self._seam = bool(seam_metrics)
         super().__init__(dataset_name, protocols, repair_amodal, class_table=class_table)
 
-    def _new_statistics(self) -> Dict[str, APAccumulator]:
-        n = self._class_table.num_things
-        return {p: APAccumulator(n, p, self._min_region_size) for p in self._protocols}
+    def _new_statistics(self) -> Dict:
+        n, size = self._class_table.num_things, self._min_region_size
+        stats = {p: APAccumulator(n, p, size) for p in self._protocols}
+        if self._seam:
+            stats.update({seam_key(p): SeamAPAccumulator(n, p, size) for p in self._protocols})
+        return stats
 
     def _inputs(self, gt: ImageGroundTruth, protocol: str, masks, scores, classes) -> Dict:
         if isinstance(gt, InstanceGroundTruth):  # instance-only split: no instance-id map
-            return mask_list_ap_inputs(gt, gt.visible, masks, scores, classes)
-        return visible_ap_inputs(gt, masks, scores, classes)
+            return mask_list_ap_inputs(gt, gt.visible, masks, scores, classes, self._seam)
+        return visible_ap_inputs(gt, masks, scores, classes, self._seam)
 
     def _gt_key(self, gt: ImageGroundTruth, protocol: str):
         """Protocols with equal keys share their add_image arguments (one computation)."""
@@ -160,11 +186,16 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
             except ValueError as e:
                 raise ValueError(f"{inp.get('file_name')}: {e}") from e
             args_of = {}
-            for protocol, acc in self._stats.items():
+            for protocol in self._protocols:
                 key = self._gt_key(gt, protocol)
                 if key not in args_of:
                     args_of[key] = self._inputs(gt, protocol, masks, scores, classes)
-                acc.add_image(**args_of[key])
+                args = args_of[key]
+                self._stats[protocol].add_image(
+                    **{k: v for k, v in args.items() if k not in SEAM_ARGS}
+                )
+                if self._seam:
+                    self._stats[seam_key(protocol)].add_image(**args)
 
     def evaluate(self):
         totals = self._summed_statistics()
@@ -179,6 +210,9 @@ class UnlockInstanceEvaluator(GroundTruthEvaluator):
                     res[k.replace("-", f"{sfx}-") if "-" in k else k + sfx] = v
         # The rule these numbers use, so no table loses it (the published one is 100 px).
         res["min_region_px"] = float(self._min_region_size)
+        if self._seam:
+            for p in self._protocols:
+                res.update(seam_ap_results(totals[seam_key(p)], protocol_suffix(p)))
         return OrderedDict([(self._KEY, res)])
 
 
@@ -189,7 +223,7 @@ class UnlockAmodalInstanceEvaluator(UnlockInstanceEvaluator):
     _KEY = "amodal_segm"
 
     def _inputs(self, gt: ImageGroundTruth, protocol: str, masks, scores, classes) -> Dict:
-        return amodal_ap_inputs(gt, masks, scores, classes, protocol)
+        return amodal_ap_inputs(gt, masks, scores, classes, protocol, self._seam)
 
     def _gt_key(self, gt: ImageGroundTruth, protocol: str):
         # The protocols' amodal GT is one object unless a mask was repaired at load time.

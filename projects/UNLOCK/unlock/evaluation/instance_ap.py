@@ -17,7 +17,7 @@ Protocols:
 """
 
 import warnings
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -97,6 +97,8 @@ class APAccumulator:
         pred_count: np.ndarray,
         pred_void: np.ndarray,
         inter: np.ndarray,
+        gt_keep: Optional[np.ndarray] = None,
+        pred_keep: Optional[np.ndarray] = None,
     ) -> None:
         """Adds one image.
 
@@ -105,11 +107,22 @@ class APAccumulator:
                 (Cityscapes id < 1000); gt_count: (G,) pixel counts.
             pred_cls: (P,) classes; pred_score: (P,); pred_count: (P,) pixel counts (> 0);
             pred_void: (P,) pixels on GT void; inter: (P, G) pixel intersections.
+            gt_keep, pred_keep: (G,) / (P,) bool, both or neither: restrict the AP to a subset
+                of objects with the COCO area-range convention (docs/evaluation.md
+                "Seam-crossing objects"): a GT outside ``gt_keep`` is neither TP nor FN and a
+                prediction matching it is no FP; a prediction outside ``pred_keep`` is never a
+                false positive (unmatched or duplicate), only a TP of a kept GT. Matching and
+                the void / crowd / small-region rules stay those of the protocol.
         """
         strict = self.protocol == "strict"
         small = gt_count < self.min_region_size
         valid_all = ~gt_group & ~small
-        for c in range(self.num_classes):
+        classes = range(self.num_classes)
+        if gt_keep is not None:
+            valid_all = valid_all & gt_keep
+            # A class without kept GT and kept predictions adds no entry, FN or GT flag.
+            classes = np.unique(np.r_[gt_cls[valid_all], pred_cls[pred_keep]]).tolist()
+        for c in classes:
             gs = np.nonzero(gt_cls == c)[0]
             ps = np.nonzero(pred_cls == c)[0]
             valid = valid_all[gs]
@@ -149,6 +162,9 @@ class APAccumulator:
             dup[ti, best[ti, gi], gi] = False
             # Unmatched predictions mostly on void / crowd / small GT are not penalised.
             fp = ~hits.any(axis=2) & (ignore_frac[None, :] <= self.thresholds[:, None])  # (T,P)
+            if pred_keep is not None:
+                dup &= pred_keep[ps][None, :, None]
+                fp &= pred_keep[ps][None, :]
             tp_scores = masked.max(axis=1)
             for k in range(len(self.thresholds)):
                 trues = tp_scores[k][n_match[k] > 0]

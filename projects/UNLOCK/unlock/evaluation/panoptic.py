@@ -9,7 +9,7 @@ segment, computes GT areas from the pixels and counts all same-category crowd as
 
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from .base import GroundTruthEvaluator, protocol_suffix
 from .ground_truth import GT_VOID_ID, ImageGroundTruth
 from .overlap import id_lookup, key_histogram, pair_counts
 from .pq_core import PQStat, match_segments, summarize_pq
+from .seam_metrics import SeamPQStat, id_map_crossing, seam_key, seam_pq_results
 
 __all__ = [
     "UnlockPanopticEvaluator",
@@ -126,9 +127,15 @@ def fold_pred_void(
 
 
 def visible_pq_image(
-    gt: ImageGroundTruth, pan: np.ndarray, segments_info: List[Dict], protocols: Sequence[str]
+    gt: ImageGroundTruth,
+    pan: np.ndarray,
+    segments_info: List[Dict],
+    protocols: Sequence[str],
+    seam: Optional[Dict[str, SeamPQStat]] = None,
 ) -> Dict[str, PQStat]:
-    """PQ statistics of one image for each protocol (one bincount for all pairs)."""
+    """PQ statistics of one image for each protocol (one bincount for all pairs). A ``seam`` dict
+    receives the seam-crossing statistics per protocol (docs/evaluation.md "Seam-crossing
+    objects")."""
     slot_of, pred_cat = reference_segments(segments_info, gt.class_table)
     pan = np.asarray(pan)
     if pan.size and pan.min() < 0:
@@ -147,6 +154,15 @@ def visible_pq_image(
     n_seg = len(gt.seg_ids)
     pred_area_all = inter.sum(axis=0)
     gt_pixels = inter.sum(axis=1)
+    if seam is not None:
+        # One extra row (after every row match_segments reads): 1 for the predicted thing
+        # segments that cross the seam. fold_pred_void then keeps it aligned with the columns.
+        thing = gt.class_table.thing_classes_of(pred_cat) >= 0
+        # Segment slot of the border pixels only (W = 1 has no seam: one column, no flags).
+        edges = to_slot.argmax(axis=1)[pan[:, [0, -1]] if pan.shape[1] > 1 else pan]
+        flags = id_map_crossing(edges, np.arange(len(pred_cat)))
+        inter = np.vstack([inter, np.append(flags & thing, False)[None]])
+        gt_seam = visible_gt_crossing(gt)
     out = {}
     for protocol in protocols:
         inter_p, pred_area, cats = fold_pred_void(inter, pred_area_all, pred_cat, protocol)
@@ -155,7 +171,7 @@ def visible_pq_image(
             gt_area = gt.seg_areas  # the reference takes GT areas from the JSON
         else:
             gt_area = gt_pixels[:n_seg]
-        match_segments(
+        matches = match_segments(
             stat,
             inter_p[:n_seg],
             gt_area,
@@ -168,7 +184,16 @@ def visible_pq_image(
             crowd_mode="last" if protocol == "oass" else "all",
         )
         out[protocol] = stat
+        if seam is not None:
+            seam[protocol] = SeamPQStat(gt.class_table.num_classes)
+            seam[protocol].add_matches(matches, gt_seam, gt.seg_cats, inter_p[-1] > 0, cats)
     return out
+
+
+def visible_gt_crossing(gt: ImageGroundTruth) -> np.ndarray:
+    """(S,) bool: the non-crowd thing segments of ``gt.segments_info`` that cross the seam."""
+    thing = gt.class_table.thing_classes_of(gt.seg_cats) >= 0
+    return id_map_crossing(gt.pan_ids, gt.seg_ids) & thing & ~gt.seg_crowd
 
 
 def pq_results(
@@ -198,8 +223,32 @@ class PQFamilyEvaluator(GroundTruthEvaluator):
     _RESULT_KEY = ""
     _METRICS: Tuple[str, str, str] = ("", "", "")
 
-    def _new_statistics(self) -> Dict[str, PQStat]:
-        return {p: PQStat(self._class_table.num_classes) for p in self._protocols}
+    def __init__(
+        self,
+        dataset_name: str,
+        protocols: Sequence[str] = ("oass", "strict"),
+        repair_amodal: bool = True,
+        *,
+        class_table: Optional[ClassTable] = None,
+        seam_metrics: bool = True,
+    ):
+        # UNLOCK.EVAL.SEAM_METRICS: also the <metric>_seam keys (docs/evaluation.md
+        # "Seam-crossing objects").
+        self._seam = bool(seam_metrics)
+        super().__init__(dataset_name, protocols, repair_amodal, class_table=class_table)
+
+    def _new_statistics(self) -> Dict:
+        n = self._class_table.num_classes
+        stats = {p: PQStat(n) for p in self._protocols}
+        if self._seam:
+            stats.update({seam_key(p): SeamPQStat(n) for p in self._protocols})
+        return stats
+
+    def _add(self, image_stats: Dict[str, PQStat], seam: Optional[Dict[str, SeamPQStat]]) -> None:
+        for p, stat in image_stats.items():
+            self._stats[p] += stat
+        for p, stat in (seam or {}).items():
+            self._stats[seam_key(p)] += stat
 
     def evaluate(self):
         totals = self._summed_statistics()
@@ -211,6 +260,13 @@ class PQFamilyEvaluator(GroundTruthEvaluator):
             res.update(
                 pq_results(totals[p], self._class_table, self._METRICS, protocol_suffix(p), first)
             )
+        if self._seam:
+            for p in self._protocols:
+                res.update(
+                    seam_pq_results(
+                        totals[seam_key(p)], self._class_table, self._METRICS, protocol_suffix(p)
+                    )
+                )
         return OrderedDict([(self._RESULT_KEY, res)])
 
 
@@ -229,5 +285,5 @@ class UnlockPanopticEvaluator(PQFamilyEvaluator):
                 raise ValueError(
                     f"{inp.get('file_name')}: panoptic_seg {pan.shape} vs GT {gt.pan_ids.shape}"
                 )
-            for p, stat in visible_pq_image(gt, pan, segments_info, self._protocols).items():
-                self._stats[p] += stat
+            seam = {} if self._seam else None
+            self._add(visible_pq_image(gt, pan, segments_info, self._protocols, seam), seam)

@@ -14,11 +14,26 @@ Protocol differences (docs/evaluation.md):
     ``"all"`` (strict) uses every crowd segment of the category.
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["PQStat", "match_segments", "summarize_pq"]
+__all__ = ["PQStat", "Matches", "match_segments", "summarize_pq"]
+
+
+class Matches(NamedTuple):
+    """What :func:`match_segments` decided for one image, so that a restricted metric (the
+    seam-crossing PQ, docs/evaluation.md "Seam-crossing objects") re-counts the same decisions
+    instead of matching again.
+
+    gt, pred: (M,) indices of the matched pairs (TPs); iou: (M,) their IoUs;
+    fp: (P,) bool, the predictions counted as false positives.
+    """
+
+    gt: np.ndarray
+    pred: np.ndarray
+    iou: np.ndarray
+    fp: np.ndarray
 
 
 class PQStat:
@@ -53,7 +68,7 @@ def match_segments(
     pred_void: np.ndarray,
     one_to_one: bool = False,
     crowd_mode: str = "last",
-) -> None:
+) -> Matches:
     """Matches the segments of one image and adds the counts to ``stat``.
 
     Args:
@@ -64,6 +79,9 @@ def match_segments(
         pred_void: (P,) pixels of each prediction on GT void.
         one_to_one: forbid a GT or a prediction to take part in two matches.
         crowd_mode: "last" or "all" (see module docstring).
+
+    Returns:
+        the matched pairs and the false positives (:class:`Matches`).
     """
     n_gt, n_pred = inter.shape
     gt_crowd = np.asarray(gt_crowd, dtype=bool)
@@ -71,6 +89,8 @@ def match_segments(
     pred_area = np.asarray(pred_area, dtype=np.float64)
     gt_matched = np.zeros(n_gt, dtype=bool)
     pred_matched = np.zeros(n_pred, dtype=bool)
+    gi = pi = np.zeros(0, dtype=np.int64)
+    pair_iou = np.zeros(0, dtype=np.float64)
     if n_gt and n_pred:
         union = pred_area[None, :] + gt_area[:, None] - inter - np.asarray(pred_void)[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -90,14 +110,15 @@ def match_segments(
         else:
             gt_matched[gi] = True
             pred_matched[pi] = True
+        pair_iou = iou[gi, pi]
         np.add.at(stat.tp, gt_cat[gi], 1)
-        np.add.at(stat.iou, gt_cat[gi], iou[gi, pi])
+        np.add.at(stat.iou, gt_cat[gi], pair_iou)
 
     fn = ~gt_matched & ~gt_crowd
     np.add.at(stat.fn, gt_cat[fn], 1)
 
     if n_pred == 0:
-        return
+        return Matches(gi, pi, pair_iou, np.zeros(0, dtype=bool))
     ignored = np.asarray(pred_void, dtype=np.float64).copy()
     crowd_idx = np.nonzero(gt_crowd)[0]
     if len(crowd_idx):
@@ -113,6 +134,7 @@ def match_segments(
         ignored += (inter[crowd_idx] * same).sum(axis=0)
     fp = ~pred_matched & ~(ignored / pred_area > 0.5)
     np.add.at(stat.fp, pred_cat[fp], 1)
+    return Matches(gi, pi, pair_iou, fp)
 
 
 def summarize_pq(

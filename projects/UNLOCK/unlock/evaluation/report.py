@@ -6,7 +6,13 @@ from typing import Dict, Mapping
 
 from tabulate import tabulate
 
-__all__ = ["five_numbers", "log_report", "region_rule_note", "PUBLISHED_MIN_REGION_PX"]
+__all__ = [
+    "five_numbers",
+    "seam_numbers",
+    "log_report",
+    "region_rule_note",
+    "PUBLISHED_MIN_REGION_PX",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +28,30 @@ FIVE = (
     ("mAP", "segm", "AP"),
 )
 
+# The same four object metrics restricted to seam-crossing objects (docs/evaluation.md
+# "Seam-crossing objects"), and the count of seam-crossing visible GT instances AP evaluated.
+SEAM_COLUMNS = (
+    ("mAPQ_seam", "amodal_panoptic_seg", "APQ_seam"),
+    ("mPQ_seam", "panoptic_seg", "PQ_seam"),
+    ("mAAP_seam", "amodal_segm", "AP_seam"),
+    ("mAP_seam", "segm", "AP_seam"),
+    ("seam GT", "segm", "n_seam_gt"),
+)
+
 
 def five_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
     """Picks the five headline numbers (already x100) of one protocol from combined results."""
     out = OrderedDict()
     for col, task, key in FIVE:
+        if task in results and key + suffix in results[task]:
+            out[col] = results[task][key + suffix]
+    return out
+
+
+def seam_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
+    """The seam-crossing numbers (:data:`SEAM_COLUMNS`) of one protocol; {} without them."""
+    out = OrderedDict()
+    for col, task, key in SEAM_COLUMNS:
         if task in results and key + suffix in results[task]:
             out[col] = results[task][key + suffix]
     return out
@@ -55,6 +80,19 @@ def log_report(results: Mapping[str, Mapping[str, float]], protocols=("oass",)) 
     header = ["protocol"] + list(five_numbers(results).keys())
     text = "UNLOCK metrics (x100):\n" + tabulate(rows, headers=header, tablefmt="pipe")
     text += region_rule_note(results)
+    seam_rows = []
+    for p in protocols:
+        nums = seam_numbers(results, "" if p == "oass" else f"_{p}")
+        if nums:
+            seam_rows.append([p] + [f"{v:.2f}" if c != "seam GT" else f"{v:.0f}"
+                                    for c, v in nums.items()])
+    if seam_rows:
+        header = ["protocol"] + list(seam_numbers(results).keys())
+        text += (
+            "\nObjects crossing the 360° seam (x100; means over the thing classes with at least "
+            "one seam-crossing GT object, NaN without any):\n"
+            + tabulate(seam_rows, headers=header, tablefmt="pipe")
+        )
     per_class = OrderedDict()
     for task, prefix in (
         ("sem_seg", "IoU-"),

@@ -10,7 +10,7 @@ code").
 """
 
 import logging
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from detectron2.config import configurable
@@ -18,6 +18,8 @@ from detectron2.modeling import META_ARCH_REGISTRY, PanopticFPN
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 
 from ..class_table import ClassTable, class_table_from_config
+from ..panorama.wrap_inference import WrapInference, crop_extended_logits, fold_wrapped_detections
+from ..panorama.wrap_padding import shows_whole_panoramas, wrap_model_padding, wrap_padding_active
 from .uncertain_boxes import check_uncertain_boxes_supported
 from .postprocessing import (
     OVERLAP_ORDERS,
@@ -42,6 +44,8 @@ class AmodalPanopticFPN(PanopticFPN):
         combine_on: bool = True,
         fusion_kwargs: Dict = None,
         sem_seg_loss_weight: float = 1.0,
+        wrap_padding: bool = False,
+        wrap_inference: Optional[WrapInference] = None,
         **kwargs,
     ):
         """
@@ -54,6 +58,10 @@ class AmodalPanopticFPN(PanopticFPN):
                 :func:`unlock.modeling.postprocessing.combine_amodal_panoptic_outputs`.
             sem_seg_loss_weight: extra multiplier of ``loss_sem_seg`` (on top of
                 SEM_SEG_HEAD.LOSS_WEIGHT).
+            wrap_padding: pad the backbone, FPN, semantic head and RPN circularly along the
+                width (MODEL.PANORAMA.WRAP_PADDING, :mod:`unlock.panorama.wrap_padding`).
+            wrap_inference: wrap-aware inference settings (MODEL.PANORAMA.WRAP_INFERENCE,
+                :mod:`unlock.panorama.wrap_inference`); None predicts on the flat image.
             kwargs: arguments of :class:`PanopticFPN` (backbone, sem_seg_head, proposal_generator,
                 roi_heads, pixel_mean, pixel_std, ...).
         """
@@ -65,6 +73,9 @@ class AmodalPanopticFPN(PanopticFPN):
         if order not in OVERLAP_ORDERS:
             raise ValueError(f"COMBINE.OVERLAP_ORDER={order!r}; expected one of {OVERLAP_ORDERS}")
         self.sem_seg_loss_weight = sem_seg_loss_weight
+        if wrap_padding:
+            wrap_model_padding(self)
+        self.wrap_inference = wrap_inference
 
     @classmethod
     def from_config(cls, cfg):
@@ -77,6 +88,10 @@ class AmodalPanopticFPN(PanopticFPN):
             class_table=class_table_from_config(cfg),
             combine_on=node.COMBINE_ON,
             sem_seg_loss_weight=node.SEM_SEG_LOSS_WEIGHT,
+            wrap_padding=cfg.MODEL.PANORAMA.WRAP_PADDING,
+            wrap_inference=WrapInference.from_config(
+                cfg, ret["backbone"].size_divisibility
+            ),
             combine_stuff_area_thresh=comb.STUFF_AREA_LIMIT,
             combine_instances_score_thresh=comb.INSTANCES_CONFIDENCE_THRESH,
             fusion_kwargs={
@@ -106,7 +121,8 @@ class AmodalPanopticFPN(PanopticFPN):
         if not self.training:
             return self.inference(batched_inputs)
         check_uncertain_boxes_supported(self.proposal_generator, batched_inputs)
-        losses = super().forward(batched_inputs)
+        with wrap_padding_active(self, shows_whole_panoramas(batched_inputs)):
+            losses = super().forward(batched_inputs)
         losses["loss_sem_seg"] = losses["loss_sem_seg"] * self.sem_seg_loss_weight
         return losses
 
@@ -115,7 +131,8 @@ class AmodalPanopticFPN(PanopticFPN):
         Args:
             batched_inputs: dicts with "image" and optionally "height", "width" (output size).
             do_postprocess: False returns the raw ``(detector_results, sem_seg_logits)`` at the
-                network input size, as :class:`PanopticFPN` does (useful for pseudo-labelling).
+                network input size, as :class:`PanopticFPN` does (useful for pseudo-labelling);
+                with wrap-aware inference that is the extended input.
 
         Returns:
             list of dicts, one per image, with
@@ -126,22 +143,38 @@ class AmodalPanopticFPN(PanopticFPN):
             "amodal_panoptic_seg": dict(stuff_seg, thing_masks, segments_info), when COMBINE_ON
             (formats in docs/design.md "Model outputs").
         """
+        whole = shows_whole_panoramas(batched_inputs)
+        # Crops (e.g. an EMA teacher's inputs) are flat images: no circular padding, no folding.
+        layout = None
+        if self.wrap_inference is not None and whole:
+            batched_inputs, layout = self.wrap_inference.extend(batched_inputs)
         images = self.preprocess_image(batched_inputs)
-        features = self.backbone(images.tensor)
-        sem_seg_results, _ = self.sem_seg_head(features, None)
-        proposals, _ = self.proposal_generator(images, features, None)
+        with wrap_padding_active(self, whole):
+            features = self.backbone(images.tensor)
+            sem_seg_results, _ = self.sem_seg_head(features, None)
+            proposals, _ = self.proposal_generator(images, features, None)
         detector_results, _ = self.roi_heads(images, features, proposals, None)
         if not do_postprocess:
             return detector_results, sem_seg_results
 
         processed = []
-        for sem_logits, det, inputs, image_size in zip(
-            sem_seg_results, detector_results, batched_inputs, images.image_sizes
+        for i, (sem_logits, det, inputs, image_size) in enumerate(
+            zip(sem_seg_results, detector_results, batched_inputs, images.image_sizes)
         ):
             height = inputs.get("height", image_size[0])
             width = inputs.get("width", image_size[1])
-            sem_probs = sem_seg_postprocess(sem_logits, image_size, height, width).softmax(dim=0)
-            instances = amodal_detector_postprocess(det, height, width)
+            if layout is None:
+                sem_probs = sem_seg_postprocess(sem_logits, image_size, height, width)
+                instances = amodal_detector_postprocess(det, height, width)
+            else:
+                margin, input_width = layout[i]
+                size = (image_size[0], input_width)
+                sem_logits = crop_extended_logits(sem_logits, margin, size)
+                sem_probs = sem_seg_postprocess(sem_logits, size, height, width)
+                instances = fold_wrapped_detections(
+                    det, margin, input_width, (height, width), self.wrap_inference.merge_iou
+                )
+            sem_probs = sem_probs.softmax(dim=0)
             result = {"sem_seg": sem_probs, "instances": instances}
             if self.combine_on:
                 panoptic, amodal = combine_amodal_panoptic_outputs(

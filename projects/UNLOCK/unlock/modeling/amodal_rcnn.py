@@ -10,9 +10,12 @@ semantic head. docs/custom_datasets.md "Amodal instance datasets".
 from typing import Dict, List, Optional
 
 import torch
+from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
 
+from ..panorama.wrap_inference import WrapInference, fold_wrapped_detections
+from ..panorama.wrap_padding import shows_whole_panoramas, wrap_padding_active
 from .class_table_model import ClassTableModel
 from .mask_paste import amodal_detector_postprocess
 from .uncertain_boxes import check_uncertain_boxes_supported
@@ -27,12 +30,26 @@ class AmodalRCNN(ClassTableModel, GeneralizedRCNN):
     # No semantic head: MODEL.SEM_SEG_HEAD is neither built nor checked against the metadata.
     has_semantic_head = False
 
+    @configurable
+    def __init__(self, *, wrap_inference: Optional[WrapInference] = None, **kwargs):
+        """wrap_inference: MODEL.PANORAMA.WRAP_INFERENCE settings (None: flat inference)."""
+        super().__init__(**kwargs)
+        self.wrap_inference = wrap_inference
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        ret["wrap_inference"] = WrapInference.from_config(cfg, ret["backbone"].size_divisibility)
+        return ret
+
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """Training: the detector's losses (loss_rpn_*, loss_cls, loss_box_reg, loss_mask,
         loss_amodal_mask). Inference: see :meth:`inference`."""
-        if self.training:
-            check_uncertain_boxes_supported(self.proposal_generator, batched_inputs)
-        return super().forward(batched_inputs)
+        if not self.training:
+            return self.inference(batched_inputs)
+        check_uncertain_boxes_supported(self.proposal_generator, batched_inputs)
+        with wrap_padding_active(self, shows_whole_panoramas(batched_inputs)):
+            return super().forward(batched_inputs)
 
     def inference(
         self,
@@ -46,12 +63,25 @@ class AmodalRCNN(ClassTableModel, GeneralizedRCNN):
             pred_boxes, scores, pred_classes, pred_masks and pred_amodal_masks (N, H, W) bool;
             the raw detections at the network input size when ``do_postprocess`` is False.
         """
-        results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
+        # Crops (e.g. an EMA teacher's inputs) are flat images: no circular padding, no folding.
+        whole = shows_whole_panoramas(batched_inputs)
+        layout = None
+        if self.wrap_inference is not None and whole:
+            batched_inputs, layout = self.wrap_inference.extend(batched_inputs)
+        with wrap_padding_active(self, whole):
+            results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
         if not do_postprocess:
             return results
         processed = []
-        for det, inputs in zip(results, batched_inputs):
+        for i, (det, inputs) in enumerate(zip(results, batched_inputs)):
             height = inputs.get("height", det.image_size[0])
             width = inputs.get("width", det.image_size[1])
-            processed.append({"instances": amodal_detector_postprocess(det, height, width)})
+            if layout is None:
+                instances = amodal_detector_postprocess(det, height, width)
+            else:
+                margin, input_width = layout[i]
+                instances = fold_wrapped_detections(
+                    det, margin, input_width, (height, width), self.wrap_inference.merge_iou
+                )
+            processed.append({"instances": instances})
         return processed

@@ -13,6 +13,7 @@ from typing import Dict, List
 import torch
 from detectron2.modeling import META_ARCH_REGISTRY, SemanticSegmentor
 
+from ..panorama.wrap_padding import shows_whole_panoramas, wrap_padding_active
 from .class_table_model import ClassTableModel
 
 __all__ = ["UnlockSemanticSegmentor"]
@@ -29,7 +30,10 @@ class UnlockSemanticSegmentor(ClassTableModel, SemanticSegmentor):
         """Training: ``loss_sem_seg``. Inference: one dict per image with "sem_seg", the (C, H, W)
         softmax probabilities at the input's "height" x "width"."""
         if self.training:
-            return super().forward(batched_inputs)
+            with wrap_padding_active(self, shows_whole_panoramas(batched_inputs)):
+                return super().forward(batched_inputs)
         # Labels of a labelled split are not needed here (the evaluators read them).
         inputs = [{k: v for k, v in x.items() if k != "sem_seg"} for x in batched_inputs]
-        return [{"sem_seg": r["sem_seg"].softmax(dim=0)} for r in super().forward(inputs)]
+        with wrap_padding_active(self, shows_whole_panoramas(inputs)):
+            outputs = super().forward(inputs)
+        return [{"sem_seg": r["sem_seg"].softmax(dim=0)} for r in outputs]

@@ -24,17 +24,15 @@ import shutil
 from typing import Dict, List, Tuple
 
 import numpy as np
-import torch
-from detectron2.data import transforms as T
-from detectron2.modeling import build_model
 from detectron2.utils import comm
 from tqdm import tqdm
 
 from ..class_table import ClassTable, class_table_from_config
-from ..data.validation import DatasetFormatError, read_image_checked
-from ..utils.checkpoint import WeightsNotFoundError, load_weights
+from ..data.validation import DatasetFormatError
+from ..utils.checkpoint import WeightsNotFoundError
 from ..utils.cli import load_dataset_checked, remove_stale_temp_files
 from . import storage
+from .perspective_views import perspective_views_key
 from .revision import (
     branch_labels,
     combine_branches,
@@ -42,6 +40,7 @@ from .revision import (
     uncertain_detections,
 )
 from .thresholds import ScoreHistogram, all_reduce_histogram, bins_to_scores, quantize_scores
+from .source_predictor import SourcePredictor  # re-exported: callers import it from here
 from .writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
@@ -76,6 +75,9 @@ def raw_key(cfg, image_ids: List[str], weights_sha1: str) -> str:
     model = json.loads(json.dumps(cfg.MODEL, default=str))
     model.pop("WEIGHTS", None)
     model.pop("DEVICE", None)
+    wrap = model.get("PANORAMA", {})
+    if not (wrap.get("WRAP_PADDING") or wrap.get("WRAP_INFERENCE")):
+        model.pop("PANORAMA", None)  # both off: folders made before these keys keep their key
     inp = cfg.INPUT
     return _hash(
         {
@@ -86,6 +88,7 @@ def raw_key(cfg, image_ids: List[str], weights_sha1: str) -> str:
             "dataset": cfg.UNLOCK.OPLL.TARGET_DATASET,
             "images": image_ids,
             "version": storage.FORMAT_VERSION,
+            **perspective_views_key(cfg),  # {} when off: plain runs keep their key
         }
     )
 
@@ -117,79 +120,6 @@ def is_complete(pl_root: str, raw: str, label: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # pass 1
-
-
-class SourcePredictor:
-    """Runs the source model on one image at a time, like detectron2's DefaultPredictor."""
-
-    def __init__(self, cfg):
-        # The raw record needs the semantic probabilities and the detections only: the two
-        # fusions (panoptic, amodal panoptic) would be computed and thrown away.
-        model_cfg = cfg.clone()
-        model_cfg.defrost()
-        model_cfg.MODEL.AMODAL_PANOPTIC_FPN.COMBINE_ON = False
-        self.model = build_model(model_cfg)
-        self.model.eval()
-        # Strict: a checkpoint whose heads do not fit the config would otherwise label the
-        # target set with randomly initialised heads (detectron2 only logs the skip).
-        load_weights(self.model, cfg.MODEL.WEIGHTS)
-        self.aug = T.ResizeShortestEdge(
-            [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
-        )
-        self.input_format = cfg.INPUT.FORMAT
-        self.min_score = cfg.UNLOCK.OPLL.MIN_SCORE
-
-    @torch.no_grad()
-    def __call__(self, dataset_dict: Dict) -> Dict:
-        """Returns the raw record of ``storage.write_raw_prediction`` for one image."""
-        # A truncated or corrupt target image fails naming its file (DatasetFormatError).
-        image = read_image_checked(dataset_dict["file_name"], self.input_format)
-        h, w = image.shape[:2]
-        resized = self.aug.get_transform(image).apply_image(image)
-        tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
-        out = self.model([{"image": tensor, "height": h, "width": w}])[0]
-        labels = conf = None
-        if "sem_seg" in out:  # a model without a semantic head (AmodalRCNN) labels objects only
-            probs = out["sem_seg"].to(torch.float32).cpu()
-            num_classes = self.model.class_table.num_classes
-            if probs.shape != (num_classes, h, w):
-                raise ValueError(
-                    f"sem_seg of shape {tuple(probs.shape)}, expected ({num_classes}, {h}, {w})"
-                )
-            conf, labels = probs.max(dim=0)
-            labels, conf = labels.numpy().astype(np.uint8), conf.numpy()
-        # A model without a detector (UnlockSemanticSegmentor) labels pixels only.
-        detections = self._detections(out["instances"]) if "instances" in out else []
-        return {
-            "image_id": dataset_dict["image_id"],
-            "file_name": dataset_dict["file_name"],
-            "height": h,
-            "width": w,
-            "sem_labels": labels,
-            "sem_conf": conf,
-            "detections": detections,
-        }
-
-
-    def _detections(self, inst) -> List[Dict]:
-        inst = inst.to("cpu")
-        if not inst.has("pred_amodal_masks"):
-            raise ValueError("OPLL needs a model with an amodal mask head (MODEL.AMODAL_ON)")
-        inst = inst[inst.scores >= self.min_score]
-        # One conversion per field instead of one per detection (same values: tolist gives the
-        # float32 scores as the same Python floats as float(); masks are rows of one array).
-        masks = inst.pred_masks.numpy().astype(bool, copy=False)
-        amodal = inst.pred_amodal_masks.numpy().astype(bool, copy=False)
-        return [
-            {"category_id": c, "score": s, "bbox": b, "mask": m, "amodal_mask": a}
-            for c, s, b, m, a in zip(
-                inst.pred_classes.tolist(),
-                inst.scores.tolist(),
-                inst.pred_boxes.tensor.tolist(),
-                masks,
-                amodal,
-            )
-        ]
 
 
 def run_pass1(cfg, pl_root: str, shard: List[Dict], predictor=None) -> int:

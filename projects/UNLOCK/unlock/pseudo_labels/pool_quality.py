@@ -21,6 +21,7 @@ import numpy as np
 
 from unlock.class_table import ClassTable
 from unlock.data.adcl.pool_store import ObjectPool
+from unlock.data.adcl.seam_wrap import on_wrapped_canvas
 from unlock.evaluation.ground_truth import build_ground_truth
 
 from .quality import MATCH_IOU, PseudoLabelQualityError, greedy_match, percent_text, ratio_or_none
@@ -49,11 +50,11 @@ def match_amodal_objects(masks: List[np.ndarray], scores, gt_masks: np.ndarray) 
 
 
 def _full_mask(pool: ObjectPool, i: int) -> np.ndarray:
+    # Flat or unwrapped (x0 < 0: a seam-crossing object of a pool built with
+    # INPUT.PANORAMA_WRAP), placed on the panorama with its columns modulo W.
     obj = pool.objects[i]
-    mask = np.zeros(obj.image_size, dtype=bool)
-    x0, y0, x1, y1 = obj.box
-    mask[y0:y1, x0:x1] = pool.load(i)["full_mask"]
-    return mask
+    x0, y0, _, _ = obj.box
+    return on_wrapped_canvas(pool.load(i)["full_mask"], tuple(obj.image_size), int(y0), int(x0))
 
 
 def evaluate_object_pool(

@@ -22,6 +22,7 @@ from PIL import Image
 
 # Not unlock.data: importing that package registers every dataset, which drawing never needs.
 from unlock.utils.masks import decode_segmentation, mask_to_box, rgb_to_id
+from unlock.panorama.seam import crosses_seam, unwrapped_box
 
 __all__ = ["AmodalVisualizer", "rgb2id"]
 
@@ -47,6 +48,17 @@ def count_instances(instances) -> int:
 # The data loaders' colour -> id conversion, under the name this module has always exported.
 rgb2id = rgb_to_id
 
+
+
+def _seam_box_pieces(mask: Optional[np.ndarray]) -> List[Tuple[float, float, float, float]]:
+    """The two side pieces of the unwrapped box of a mask that crosses the seam, else []."""
+    if mask is None or not crosses_seam(mask):
+        return []
+    x0, y0, x1, y1 = unwrapped_box(mask)
+    if x0 >= 0:  # the object spans the whole width: one flat box
+        return []
+    width = mask.shape[1]
+    return [(x0 + width, y0, float(width), y1), (0.0, y0, x1, y1)]
 
 class AmodalVisualizer(Visualizer):
     """detectron2 ``Visualizer`` for semantic, (amodal) instance and (amodal) panoptic outputs.
@@ -152,12 +164,19 @@ class AmodalVisualizer(Visualizer):
             occluded = amodal & ~visible if visible is not None else amodal
             self._draw_striped_mask(occluded, color)
             self._draw_outline(amodal, color, dashed=True)
-        if box is not None:
+        union = amodal if amodal is not None else visible
+        pieces = _seam_box_pieces(union)
+        if box is not None and pieces:
+            # One object across the 360° seam: its box is drawn in two pieces, one per side,
+            # in the object's one colour (docs/design.md "Seamless 360°").
+            for piece in pieces:
+                self.draw_box(piece, edge_color=color, line_style="-")
+            box = max(pieces, key=lambda b: b[2] - b[0])
+        elif box is not None:
             self.draw_box(box, edge_color=color, line_style="-")
         if label:
             anchor = box
             if anchor is None:
-                union = amodal if amodal is not None else visible
                 anchor = mask_to_box(union) if union is not None else None
             if anchor is not None:
                 self.draw_text(

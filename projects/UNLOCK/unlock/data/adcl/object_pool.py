@@ -12,6 +12,10 @@ Built offline from the source model's raw AMODAL predictions on the target train
    follow the paper's appendix ("less than half ... are stored"); the authors' code keeps objects
    whose overlap is exactly half (``2 * ovp > area`` skips).
 
+With ``panorama_wrap`` (cfg.INPUT.PANORAMA_WRAP) an object whose full mask crosses the 360°
+seam is stored unwrapped, as wide as it is, instead of as a crop across the whole panorama width
+(format version 2, ``pool_store.py``, ``seam_wrap.py``).
+
 Every file is written atomically; the layout on disk, loading and sampling are in
 ``pool_store.py``.
 """
@@ -36,6 +40,7 @@ from .pool_store import (
     PoolObject,
     load_object_pool,
 )
+from .seam_wrap import unwrapped_columns
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +145,7 @@ def build_object_pool(
     num_bins: int = 10001,
     score_records: Optional[RecordSource] = None,
     semantics_reader: Optional[Callable[[str], np.ndarray]] = None,
+    panorama_wrap: bool = False,
 ) -> PoolIndex:
     """Builds the pool from raw source-model predictions, streaming over the records twice.
 
@@ -163,6 +169,8 @@ def build_object_pool(
             left encoded); default ``records``.
         semantics_reader: optional ``image_id -> (H, W) uint8`` semantic pseudo-label of the
             image; when given, each object also stores that label under its box.
+        panorama_wrap: the images are 360° panoramas: objects across the seam are stored
+            unwrapped (box x0 < 0, format version 2); False writes exactly the flat format 1.
 
     Returns:
         The written :class:`PoolIndex`.
@@ -216,7 +224,8 @@ def build_object_pool(
                 )
         for i, full, overlap in found:
             objects.append(_write_object(
-                output_dir, len(objects), rec, dets[i], full, overlap, image, semantics
+                output_dir, len(objects), rec, dets[i], full, overlap, image, semantics,
+                panorama_wrap,
             ))  # fmt: skip
         if num_images % 100 == 0:
             logger.info("ADCL pool: %d images, %d objects", num_images, len(objects))
@@ -228,6 +237,7 @@ def build_object_pool(
         thing_revision=bool(thing_revision),
         num_images=num_images,
         objects=objects,
+        panorama_wrap=bool(panorama_wrap),
     )
     atomic_write_json(os.path.join(output_dir, INDEX_FILE), index.to_json())
     logger.info("ADCL pool: %d objects from %d images in %s", len(objects), num_images, output_dir)
@@ -243,21 +253,30 @@ def _write_object(
     overlap: np.ndarray,
     image: np.ndarray,
     semantics: Optional[np.ndarray] = None,
+    panorama_wrap: bool = False,
 ) -> PoolObject:
     x0, y0, x1, y1 = (int(v) for v in mask_to_box(full))
-    crop = full[y0:y1, x0:x1].astype(np.uint8)
-    crop[overlap[y0:y1, x0:x1]] = OVERLAP_VALUE
+    span = unwrapped_columns(full) if panorama_wrap else None
+    if span is None:
+        columns = slice(x0, x1)
+    else:
+        # Across the seam: panorama columns x0 .. x1-1 modulo W, the part left of the seam first.
+        x0, x1 = span
+        columns = np.arange(x0, x1) % full.shape[1]
+
+    def cut(array):
+        return np.ascontiguousarray(array[y0:y1][:, columns])
+
+    crop = cut(full).astype(np.uint8)
+    crop[cut(overlap)] = OVERLAP_VALUE
     mask_file, pixels_file = f"{n:07d}_mask.png", f"{n:07d}_rgb.png"
     atomic_write_image(os.path.join(output_dir, mask_file), crop)
-    atomic_write_image(
-        os.path.join(output_dir, pixels_file), np.ascontiguousarray(image[y0:y1, x0:x1, :3])
-    )
+    atomic_write_image(os.path.join(output_dir, pixels_file), cut(image[..., :3]))
     semantics_file = ""
     if semantics is not None:
         semantics_file = f"{n:07d}_sem.png"
         atomic_write_image(
-            os.path.join(output_dir, semantics_file),
-            np.ascontiguousarray(semantics[y0:y1, x0:x1].astype(np.uint8)),
+            os.path.join(output_dir, semantics_file), cut(semantics).astype(np.uint8)
         )
     return PoolObject(
         category_id=int(det["category_id"]),

@@ -12,6 +12,20 @@ spatial-aware paste), which mirrors the host but not the pasted object; applying
 transforms fixes that. With ``spatial_aware=False`` (the baseline) a candidate is placed at a
 uniformly random position of the augmented host image at its stored pixel scale, without
 resizing or flipping.
+
+Across the 360° seam (``cfg.INPUT.PANORAMA_WRAP``, the base mapper's ``panorama_wrap``): the
+spatial-aware canvas is the host's whole original panorama, so the candidate is put there with
+its columns modulo the panorama width W (the part of an object beyond the right border appears
+at the left border and vice versa) and only then sent through the host's transforms: a crop
+window shows whichever part of the wrapped object falls inside it. Random placement happens in
+the augmented frame, which is a panorama only while it shows the full width (no crop, or a crop
+as wide as the image, seam_split.shows_full_panorama): there the left-top corner is drawn over
+every column and the object wraps; in a narrower crop, whose borders are not neighbours, it is
+placed as without the option. Pool objects are read in the form the mapper needs whatever pool
+format they were stored in (seam_wrap.py): unwrapped with PANORAMA_WRAP, flat without, so the
+option off reproduces the flat pasting exactly. Pasting itself (``paste.paste_objects``) works
+on host-frame masks, so its rules, the zeroed overlap of Eq. 9-10 included, apply unchanged to
+a wrapped object's pixels at both borders.
 """
 
 import logging
@@ -23,8 +37,10 @@ from detectron2.config import configurable
 from detectron2.data import transforms as T
 
 from ..dataset_mapper import AmodalDatasetMapper
-from .pool_store import OVERLAP_VALUE, POOL_SAMPLINGS, ObjectPool, load_object_pool
+from ..seam_split import shows_full_panorama
 from .paste import MIX_MODES, PASTED_SEMANTICS, paste_objects
+from .pool_store import OVERLAP_VALUE, POOL_SAMPLINGS, ObjectPool, load_object_pool
+from .seam_wrap import flatten_pool_object, on_wrapped_canvas, unwrap_pool_object
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +100,8 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             pasted_semantics: see ``paste.paste_objects``; "source_labels" needs a pool built
                 with the semantic pseudo-labels (UNLOCK.ADCL.PASTED_SEMANTICS).
             pool_sampling: "uniform" or "class_balanced", see ``ObjectPool.sample``.
-            kwargs: arguments of ``AmodalDatasetMapper``.
+            kwargs: arguments of ``AmodalDatasetMapper`` (its ``panorama_wrap`` also makes
+                pasting wrap around the seam, see the module docstring).
         """
         super().__init__(**kwargs)
         if mix_mode not in MIX_MODES:
@@ -114,6 +131,7 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
                 f"[ObjectPasteDatasetMapper] pool of {len(pool) if pool else 0} objects, R="
                 f"{self.num_objects}, mode={mix_mode}, spatial_aware={self.spatial_aware}, "
                 f"sampling={pool_sampling}"
+                + (", wrapped at the seam" if self.panorama_wrap else "")
             )
 
     @classmethod
@@ -152,7 +170,9 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             image,
             sem_seg,
             objects,
-            self._candidates(indices, orig_hw, image.shape[:2], transforms),
+            self._candidates(indices, orig_hw, image.shape[:2], transforms,
+                             wrap_frame=self.panorama_wrap and shows_full_panorama(
+                                 transforms, orig_hw[1], image.shape[1])),  # fmt: skip
             self.mix_mode,
             class_table=self.class_table,
             rng=np.random,
@@ -172,15 +192,20 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         orig_hw: Tuple[int, int],
         out_hw: Tuple[int, int],
         transforms: T.TransformList,
+        wrap_frame: bool = False,
     ) -> Iterator[Dict]:
-        """Lazily yields candidates in the host frame (paste_objects stops after R accepted)."""
+        """Lazily yields candidates in the host frame (paste_objects stops after R accepted).
+        ``wrap_frame``: the augmented frame is a full panorama (random placement wraps)."""
         transforms = _without_identity_resizes(transforms)
+        wrap = self.panorama_wrap
         for i in indices:
             obj = self.pool.load(i)
+            # Either pool format, in the form this mapper pastes (no-op for flat objects).
+            obj = unwrap_pool_object(obj) if wrap else flatten_pool_object(obj)
             if self.spatial_aware:
-                placed = self._place_spatial(obj, orig_hw, out_hw, transforms)
+                placed = self._place_spatial(obj, orig_hw, out_hw, transforms, wrap)
             else:
-                placed = self._place_random(obj, out_hw)
+                placed = self._place_random(obj, out_hw, wrap_frame)
             if placed is None:
                 continue
             full, overlap, pixels, semantics = placed
@@ -195,11 +220,13 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             }
 
     @staticmethod
-    def _place_spatial(obj, orig_hw, out_hw, transforms):
+    def _place_spatial(obj, orig_hw, out_hw, transforms, wrap=False):
         """Canvas of the host's original size with the object at its panorama box, then the
         host's transforms. A pool built on panoramas of another size is rescaled to the host's
-        size first (same relative position). Returns None when nothing lands in the frame, else
-        (full mask, overlap mask, pixels, semantic labels or None) in the host frame."""
+        size first (same relative position). ``wrap``: the canvas is a 360° panorama, columns
+        are placed modulo its width (an unwrapped object has x0 < 0). Returns None when nothing
+        lands in the frame, else (full mask, overlap mask, pixels, semantic labels or None) in
+        the host frame."""
         label, pixels, box = _label_crop(obj), obj["pixels"], obj["box"]
         semantics = obj.get("semantics")
         if tuple(obj["image_size"]) != tuple(orig_hw):
@@ -211,13 +238,15 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
             if semantics is not None:
                 semantics = resize.apply_segmentation(semantics)
         x0, y0, x1, y1 = box
+        # An unwrapped object lies in two flat pieces of the panorama, one at each border.
+        pieces = [(x0, x1)] if x0 >= 0 else [(x0 + orig_hw[1], orig_hw[1]), (0, x1)]
         try:
-            tb = transforms.apply_box(np.array([[x0, y0, x1, y1]], dtype=np.float64))[0]
-            if tb[2] <= 0 or tb[3] <= 0 or tb[0] >= out_hw[1] or tb[1] >= out_hw[0]:
+            if not any(_lands(transforms, (a, y0, b, y1), out_hw) for a, b in pieces):
                 return None  # outside the host crop window
         except NotImplementedError:
             pass
-        canvas = transforms.apply_segmentation(_on_canvas(label, orig_hw, y0, x0))
+        place = on_wrapped_canvas if wrap else _on_canvas
+        canvas = transforms.apply_segmentation(place(label, orig_hw, y0, x0))
         if canvas.shape != tuple(out_hw):
             raise ValueError(
                 f"host transforms map {orig_hw} to {canvas.shape}, expected the image size {out_hw}"
@@ -225,23 +254,32 @@ class ObjectPasteDatasetMapper(AmodalDatasetMapper):
         full = canvas > 0
         if not full.any():
             return None
-        image = transforms.apply_image(_on_canvas(pixels, orig_hw, y0, x0))
+        image = transforms.apply_image(place(pixels, orig_hw, y0, x0))
         if semantics is not None:
-            semantics = transforms.apply_segmentation(_on_canvas(semantics, orig_hw, y0, x0))
+            semantics = transforms.apply_segmentation(place(semantics, orig_hw, y0, x0))
         return full, canvas == OVERLAP_VALUE, image, semantics
 
     @staticmethod
-    def _place_random(obj, out_hw):
-        """Uniform top-left so that the object fits (clipped when it is larger than the frame)."""
+    def _place_random(obj, out_hw, wrap=False):
+        """Uniform top-left so that the object fits (clipped when it is larger than the frame).
+        ``wrap``: the frame is a full panorama, so the left edge is drawn over all W columns and
+        the object wraps around the seam."""
         label, pixels = _label_crop(obj), obj["pixels"]
         h, w = label.shape
         y = np.random.randint(max(out_hw[0] - h, 0) + 1)
-        x = np.random.randint(max(out_hw[1] - w, 0) + 1)
-        canvas = _on_canvas(label, out_hw, y, x)
+        x = np.random.randint(out_hw[1] if wrap else max(out_hw[1] - w, 0) + 1)
+        place = on_wrapped_canvas if wrap else _on_canvas
+        canvas = place(label, out_hw, y, x)
         semantics = obj.get("semantics")
         if semantics is not None:
-            semantics = _on_canvas(semantics, out_hw, y, x)
-        return canvas > 0, canvas == OVERLAP_VALUE, _on_canvas(pixels, out_hw, y, x), semantics
+            semantics = place(semantics, out_hw, y, x)
+        return canvas > 0, canvas == OVERLAP_VALUE, place(pixels, out_hw, y, x), semantics
+
+
+def _lands(transforms: T.TransformList, box, out_hw: Tuple[int, int]) -> bool:
+    """Whether the XYXY ``box`` of the original frame overlaps the augmented frame."""
+    tb = transforms.apply_box(np.array([box], dtype=np.float64))[0]
+    return not (tb[2] <= 0 or tb[3] <= 0 or tb[0] >= out_hw[1] or tb[1] >= out_hw[0])
 
 
 def _on_canvas(crop: np.ndarray, hw: Tuple[int, int], y: int, x: int) -> np.ndarray:

@@ -6,6 +6,14 @@
 under the box, so pasting never opens the source image again, and, when the pool was built for
 ``UNLOCK.ADCL.PASTED_SEMANTICS "source_labels"``, a PNG of the image's semantic pseudo-labels
 under the box. Boxes are XYXY in panorama pixels, right/bottom exclusive.
+
+Format version 1 stores every object flat: one that crosses the 360° seam has pixels at both
+borders, so its box spans the whole width. Version 2 (a pool built with
+``cfg.INPUT.PANORAMA_WRAP``) adds the index field ``panorama_wrap: true`` and stores such an
+object *unwrapped*: its box has x0 < 0 (``unlock.panorama.seam.unwrapped_box``) and its crops
+hold panorama columns x0 .. x1-1 modulo W, the part left of the seam first, so the crop is as
+wide as the object. Both versions load; ``seam_wrap.py`` turns either kind of object into the
+other, so any pool serves a mapper with or without PANORAMA_WRAP.
 """
 
 import os
@@ -22,6 +30,7 @@ __all__ = [
     "INDEX_FILE",
     "OVERLAP_VALUE",
     "POOL_FORMAT_VERSION",
+    "WRAPPED_POOL_FORMAT_VERSION",
     "ObjectPool",
     "PoolIndex",
     "POOL_SAMPLINGS",
@@ -30,6 +39,9 @@ __all__ = [
 ]
 
 POOL_FORMAT_VERSION = 1
+# Written by pools built with panorama_wrap (unwrapped seam crossers, see the module docstring);
+# older code refuses it by its version instead of misreading a negative x0.
+WRAPPED_POOL_FORMAT_VERSION = 2
 INDEX_FILE = "index.json"
 # Value of overlap (ambiguous) pixels in the stored mask crops, as in the authors' pool PNGs.
 OVERLAP_VALUE = 255
@@ -45,7 +57,9 @@ class PoolObject:
         score: the amodal detection score.
         image_id, file_name: source image.
         image_size: (height, width) of the source panorama.
-        box: (x0, y0, x1, y1) int box of the full mask in panorama pixels, right/bottom exclusive.
+        box: (x0, y0, x1, y1) int box of the full mask in panorama pixels, right/bottom exclusive;
+            in a ``panorama_wrap`` pool x0 < 0 for an object across the seam (its crops hold the
+            columns x0 .. x1-1 modulo the panorama width).
         area, overlap_area: pixel counts of the full mask and of its overlap part.
         mask_file, pixels_file: file names relative to the pool directory.
         semantics_file: the source image's OPLL semantic pseudo-label under the box (relative
@@ -67,7 +81,11 @@ class PoolObject:
 
 @dataclass
 class PoolIndex:
-    """Contents of ``index.json``: build parameters, per-class thresholds and the objects."""
+    """Contents of ``index.json``: build parameters, per-class thresholds and the objects.
+
+    ``panorama_wrap``: seam crossers are stored unwrapped (format version 2); the field is only
+    written when True, so a flat pool's index is exactly a version-1 index.
+    """
 
     thresholds: Tuple[float, float]
     class_thresholds: Tuple[float, ...]
@@ -76,24 +94,39 @@ class PoolIndex:
     num_images: int
     objects: List[PoolObject]
     version: int = POOL_FORMAT_VERSION
+    panorama_wrap: bool = False
 
     def to_json(self) -> Dict:
         d = asdict(self)
         d["objects"] = [asdict(o) for o in self.objects]
+        if self.panorama_wrap:
+            d["version"] = WRAPPED_POOL_FORMAT_VERSION
+        else:
+            d.pop("panorama_wrap")
         return d
 
     @classmethod
     def from_json(cls, d: Dict, path: str) -> "PoolIndex":
-        if not isinstance(d, dict) or d.get("version") != POOL_FORMAT_VERSION:
+        known = (POOL_FORMAT_VERSION, WRAPPED_POOL_FORMAT_VERSION)
+        if not isinstance(d, dict) or d.get("version") not in known:
             found = d.get("version") if isinstance(d, dict) else type(d).__name__
             raise ValueError(
-                f"{path}: object pool format version {found!r}, expected {POOL_FORMAT_VERSION}"
+                f"{path}: object pool format version {found!r}, expected one of {known}"
+            )
+        wrapped = d["version"] == WRAPPED_POOL_FORMAT_VERSION
+        if d.get("panorama_wrap", False) is not wrapped:
+            raise ValueError(
+                f"{path}: panorama_wrap {d.get('panorama_wrap')!r} does not match format "
+                f"version {d['version']} (version {WRAPPED_POOL_FORMAT_VERSION} means "
+                "panorama_wrap true)"
             )
         try:
             objects = [
                 PoolObject(**dict(o, image_size=tuple(o["image_size"]), box=tuple(o["box"])))
                 for o in d["objects"]
             ]
+            for o in objects:
+                _check_box(o, wrapped, path)
             return cls(
                 thresholds=tuple(d["thresholds"]),
                 class_thresholds=tuple(d["class_thresholds"]),
@@ -101,9 +134,25 @@ class PoolIndex:
                 thing_revision=bool(d["thing_revision"]),
                 num_images=int(d["num_images"]),
                 objects=objects,
+                version=int(d["version"]),
+                panorama_wrap=wrapped,
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"{path}: malformed object pool index ({e!r})") from e
+
+
+def _check_box(obj: PoolObject, wrapped: bool, path: str) -> None:
+    """A box inside the panorama; x0 < 0 only in a panorama_wrap pool, and then by less than the
+    panorama width."""
+    x0, y0, x1, y1 = obj.box
+    width = obj.image_size[1]
+    lowest = -width + 1 if wrapped else 0
+    if not (lowest <= x0 < x1 <= width and y0 < y1):
+        raise ValueError(
+            f"{path}: object {obj.mask_file!r} has box {obj.box} outside its "
+            f"{obj.image_size[1]}-wide panorama"
+            + ("" if wrapped else " (x0 < 0 needs a panorama_wrap pool, format version 2)")
+        )
 
 
 class ObjectPool:
@@ -149,7 +198,8 @@ class ObjectPool:
         return [int(i) for i in rng.choice(len(self), size=k, replace=False, p=p)]
 
     def load(self, i: int) -> Dict:
-        """Loads object ``i``: dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
+        """Loads object ``i`` as stored (x0 < 0 for an unwrapped seam crosser, seam_wrap.py
+        converts): dict ``category_id``, ``box``, ``image_size``, ``full_mask`` and
         ``overlap_mask`` ((h, w) bool crops of the box), ``pixels`` ((h, w, 3) uint8 RGB crop)
         and, when the pool stores them, ``semantics`` ((h, w) uint8 semantic pseudo-labels).
         The arrays are shared with the cache: do not modify them in place."""

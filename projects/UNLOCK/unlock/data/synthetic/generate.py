@@ -1,7 +1,8 @@
 """Generation of the three synthetic splits: seeding, multiprocessing, progress, resume, manifest.
 
-Each image's randomness comes from ``np.random.default_rng([seed, split code, index])`` only, so
-the output is byte-identical whatever the number of workers or the order they finish in.
+Each image's randomness comes from ``np.random.default_rng([seed, split code, index])`` only (and,
+with ``seam_share``, from the image's own seam stream, seam_share.py), so the output is
+byte-identical whatever the number of workers or the order they finish in.
 """
 
 import logging
@@ -21,6 +22,7 @@ from .cameras import EquirectCamera, PinholeCamera
 from .domain import GapKnobs, make_domain
 from .render import render_scene
 from .scene import sample_scene
+from .seam_share import SEAM_STREAM, check_seam_share, count_seam_things, seam_turn, turned
 from .writers import AMODAL_FORMATS, image_files, json_files, write_example, write_split_jsons
 
 __all__ = [
@@ -73,11 +75,20 @@ def render_example(
     gap: float = 0.5,
     knobs: GapKnobs = GapKnobs(),
     min_area: Optional[int] = None,
+    seam_share: Optional[float] = None,
 ) -> Dict:
-    """Samples and renders image ``index`` of ``split`` (see render.render_scene for the output)."""
+    """Samples and renders image ``index`` of ``split`` (see render.render_scene for the output).
+
+    ``seam_share`` (target splits only): None keeps the natural camera yaw; a share in [0, 1]
+    turns the camera so that the image has a thing on the seam with that probability and none
+    otherwise (seam_share.py; the scene is the same for every value).
+    """
     code, domain_name, _ = SPLITS[split]
+    seam_share = check_seam_share(seam_share)
     rng = np.random.default_rng([int(seed), code, int(index)])
     domain = make_domain(domain_name, gap, knobs)
+    if seam_share is not None and domain.projection != "panorama":
+        raise ValueError(f"seam_share applies to the panorama (target) splits, not {split!r}")
     height = domain.cam_height + rng.normal(0.0, domain.cam_height_jitter)
     if domain.projection == "pinhole":
         camera = PinholeCamera.kitti360(scale, cam_height=height, yaw=rng.normal(0.0, 0.03))
@@ -87,13 +98,29 @@ def render_example(
         )
     if min_area is None:
         min_area = default_min_area(scale)
-    return render_scene(sample_scene(rng, domain), camera, min_area=min_area)
+    scene = sample_scene(rng, domain)
+    out = render_scene(scene, camera, min_area=min_area)
+    if seam_share is None:
+        return out
+    # Its own stream: the main one above is left exactly as without seam_share.
+    seam_rng = np.random.default_rng([int(seed), code, int(index), SEAM_STREAM])
+    want_crosser = bool(seam_rng.random() < seam_share)
+    columns = seam_turn(out, want_crosser, seam_rng)
+    if columns is None:
+        return out
+    again = render_scene(scene, turned(camera, columns), min_area=min_area)
+    # Kept only if the turn did what it was for (a grazing ray could in principle change a
+    # boundary pixel); otherwise the natural view stays, which keeps the output deterministic.
+    return again if (count_seam_things(again["things"]) > 0) == want_crosser else out
 
 
 def _work(task) -> Dict:
     root, split, index, count, p = task
+    # The seam share only concerns the panoramas; the pinhole splits never see it.
+    seam_share = p["seam_share"] if SPLITS[split][1] == "target" else None
     out = render_example(
-        p["seed"], split, index, p["scale"], p["gap"], GapKnobs(**p["knobs"]), p["min_area"]
+        p["seed"], split, index, p["scale"], p["gap"], GapKnobs(**p["knobs"]), p["min_area"],
+        seam_share,
     )
     # Only the target test split is written like real BlendPASS val (polygons by default); the
     # other splits keep their RLE files byte for byte.
@@ -110,6 +137,10 @@ def _split_params(split: str, count: int, params: Dict) -> Dict:
     # alone and the manifest entries of the others stay as they were.
     if split != "target_test":
         p.pop("target_test_amodal")
+    # Recorded for the target splits only, and only when set: the natural placement (None) keeps
+    # the entries of manifests written before the option existed, so they still count as complete.
+    if SPLITS[split][1] != "target" or p["seam_share"] is None:
+        p.pop("seam_share")
     return p
 
 
@@ -140,6 +171,7 @@ def generate_synthetic_benchmark(
     min_area: Optional[int] = None,
     progress: bool = True,
     target_test_amodal: str = "polygon",
+    seam_share: Optional[float] = None,
 ) -> Dict:
     """Generates (or resumes) the synthetic KITTI-360-APS-like -> BlendPASS-like benchmark.
 
@@ -156,8 +188,14 @@ def generate_synthetic_benchmark(
         progress: show tqdm bars.
         target_test_amodal: "polygon" (as real BlendPASS val; decodes to exactly the rendered
             masks) or "rle", the format of the target test split's amodal annotations.
+        seam_share: None (natural camera yaw, as before the option existed) or the fraction in
+            [0, 1] of target images (train and test) in which at least one thing crosses the
+            seam; the other target images then have none (seam_share.py).
     Returns:
-        summary dict: root, seconds, and per split {count, generated|skipped, things, occluded}.
+        summary dict: root, seconds, and per split {count, generated|skipped, things, occluded,
+        seam_things (things whose amodal mask crosses the seam), seam_images (images with at
+        least one)}. Splits skipped as complete report the stats their manifest entry holds
+        (entries written before seam_things existed lack the two seam counts).
     """
     root = os.path.abspath(root or default_root())
     knobs = knobs or GapKnobs()
@@ -169,6 +207,7 @@ def generate_synthetic_benchmark(
         "min_area": int(default_min_area(scale) if min_area is None else min_area),
         "asd_native": bool(asd_native),
         "target_test_amodal": str(target_test_amodal),
+        "seam_share": check_seam_share(seam_share),
     }
     if target_test_amodal not in AMODAL_FORMATS:
         raise ValueError(
@@ -189,8 +228,9 @@ def generate_synthetic_benchmark(
     manifest = read_json(manifest_path) if os.path.isfile(manifest_path) else {}
     if manifest.get("generator_version") != GENERATOR_VERSION:
         manifest = {}
-    # The amodal format is only part of the target test split's entry (see _split_params).
-    shared = {k: v for k, v in params.items() if k != "target_test_amodal"}
+    # The amodal format and the seam share are only part of the entries of the splits they
+    # concern (see _split_params).
+    shared = {k: v for k, v in params.items() if k not in ("target_test_amodal", "seam_share")}
     manifest.update(
         {
             "generator_version": GENERATOR_VERSION,
@@ -221,6 +261,8 @@ def generate_synthetic_benchmark(
             "count": count,
             "things": sum(r["stats"]["things"] for r in records),
             "occluded": sum(r["stats"]["occluded"] for r in records),
+            "seam_things": sum(r["stats"]["seam_things"] for r in records),
+            "seam_images": sum(r["stats"]["seam_things"] > 0 for r in records),
         }
         # The split entry is written only once all its files exist: an interrupted run resumes.
         manifest["splits"][split] = {"params": _split_params(split, count, params), "stats": stats}

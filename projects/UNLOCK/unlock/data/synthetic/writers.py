@@ -28,6 +28,7 @@ from unlock.utils.masks import encode_rle, mask_to_box
 
 from ..datasets.amodal_synth_drive import ASD_ID_DIVISOR
 from .polygons import mask_to_polygons
+from .seam_share import count_seam_things
 
 __all__ = [
     "SPLIT_LAYOUTS",
@@ -228,13 +229,20 @@ def write_example(
     amodal_format: str = "rle",
 ) -> Dict:
     """Writes the per-image files of one rendered example (all atomic) and returns the JSON
-    records the split files need: {image, pan_ann, coco_image, coco_anns, stats}.
+    records the split files need: {image, pan_ann, coco_image, coco_anns, stats}; ``stats``
+    counts ``things``, ``occluded`` ones and ``seam_things`` (amodal mask across the seam of a
+    panorama; 0 in pinhole images).
     ``amodal_format`` is that of the amodal annotations (see build_records)."""
     lay = SPLIT_LAYOUTS[split]
     base = os.path.join(root, lay["dataset"])
     h, w = out["semantic"].shape
     atomic_write_image(os.path.join(base, lay["image"].format(stem=stem)), out["image"])
-    stats = {"things": len(out["things"]), "occluded": sum(t["occluded"] for t in out["things"])}
+    stats = {
+        "things": len(out["things"]),
+        "occluded": sum(t["occluded"] for t in out["things"]),
+        # Only a panorama has a seam; in a pinhole image the two borders are not neighbours.
+        "seam_things": count_seam_things(out["things"]) if lay["dataset"] == "BlendPASS" else 0,
+    }
     if "panoptic" not in lay:
         return {"stats": stats}
     pan, pan_ann, coco_anns = build_records(out, stem, index, amodal_format)
