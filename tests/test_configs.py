@@ -69,3 +69,14 @@ def test_config_reference_is_up_to_date():
         "docs/config.md is stale: run `python -m unlock.config.reference > docs/config.md`"
     )
     assert "`UNLOCK.OPLL.VISIBLE_THRESHOLDS` | `(0.5, 0.3)`" in documented
+
+
+def test_every_adder_file_is_in_the_reference():
+    """A new config module cannot be left out of docs/config.md."""
+    from unlock.config.reference import _ADDER_FILES
+
+    config_dir = os.path.join(REPO_ROOT, "projects", "UNLOCK", "unlock", "config")
+    adders = {f for f in os.listdir(config_dir)
+              if f.endswith(".py") and "def add_" in open(os.path.join(config_dir, f)).read()}
+    adders.discard("__init__.py")  # add_unlock_config composes the others
+    assert adders == set(_ADDER_FILES)

@@ -10,7 +10,8 @@ from common import get_unlock_cfg
 from unlock.classes import K2B
 from unlock.data import AmodalDatasetMapper
 from unlock.data.detection_utils import build_amodal_instances
-from unlock.data.seam_split import seam_pieces, shows_full_panorama, split_seam_objects
+from unlock.data.seam_split import shows_full_panorama, split_seam_objects
+from unlock.panorama.seam import seam_piece_columns
 from unlock.data.validation import DatasetFormatError
 from unlock.utils.masks import encode_rle, mask_to_box
 
@@ -83,12 +84,12 @@ def test_shows_full_panorama():
 
 
 def test_seam_pieces_and_split():
-    left, right = seam_pieces(A_AMO)
+    left, right = seam_piece_columns(A_AMO.any(axis=0))
     assert np.flatnonzero(left).tolist() == [0, 1, 2, 3]
     assert np.flatnonzero(right).tolist() == list(range(34, 40))
-    assert seam_pieces(C_AMO) is None
+    assert seam_piece_columns(C_AMO.any(axis=0)) is None
     everywhere = np.ones((H, W), bool)
-    assert seam_pieces(everywhere) is None  # no empty column to cut at
+    assert seam_piece_columns(everywhere.any(axis=0)) is None  # no empty column to cut at
     objects = [
         {"category_id": 2, "mask": A_VIS, "amodal_mask": A_AMO, "amodal_exact": True},
         {"category_id": 3, "mask": C_VIS, "amodal_mask": C_AMO},

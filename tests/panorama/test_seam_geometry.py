@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from unlock.utils.masks import tight_boxes
 from unlock.panorama.seam import (
     crosses_seam,
     fold_columns,
     seam_crossing_flags,
+    seam_piece_columns,
     unwrapped_box,
     unwrapped_column_span,
 )
@@ -62,6 +64,21 @@ def test_unwrapped_box_has_the_true_width():
     mask[1:4, :2] = True
     assert unwrapped_box(mask) == (-3.0, 1.0, 2.0, 5.0)
     assert unwrapped_box(np.zeros((6, 20), dtype=bool)) is None
+
+
+def test_seam_piece_columns():
+    left, right = seam_piece_columns(_columns(10, {0, 1, 8, 9}))
+    assert np.flatnonzero(left).tolist() == [0, 1] and np.flatnonzero(right).tolist() == [8, 9]
+    assert seam_piece_columns(_columns(10, {3, 4})) is None
+    assert seam_piece_columns(np.ones(10, dtype=bool)) is None  # nothing to cut at
+
+
+def test_tight_boxes_are_flat():
+    masks = torch.zeros(3, 6, 20, dtype=torch.bool)
+    masks[0, 2:5, 17:] = masks[0, 1:4, :2] = True
+    masks[1, 3, 7] = True
+    assert tight_boxes(masks).tolist() == [[0, 1, 20, 5], [7, 3, 8, 4], [0, 0, 0, 0]]
+    assert tight_boxes(torch.zeros(0, 6, 20, dtype=torch.bool)).shape == (0, 4)
 
 
 def test_fold_unites_columns_showing_the_same_panorama_column():

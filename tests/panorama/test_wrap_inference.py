@@ -121,3 +121,19 @@ def test_model_outputs_at_the_panorama_size(padding):
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 128).all()
     ids, segments = out["panoptic_seg"]
     assert ids.shape == (64, 128)
+
+
+def test_circular_padding_is_off_for_the_extended_input():
+    """The margins give the sides their true neighbours; the extended image's own ends are not
+    neighbours, so with both options the outputs are those of wrap-aware inference alone."""
+    opts = ["MODEL.PANORAMA.WRAP_INFERENCE", "True", "MODEL.PANORAMA.INFERENCE_MARGIN", "32",
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+    torch.manual_seed(0)
+    both = build_model(get_unlock_cfg(opts=opts + ["MODEL.PANORAMA.WRAP_PADDING", "True"])).eval()
+    alone = build_model(get_unlock_cfg(opts=opts)).eval()
+    alone.load_state_dict(both.state_dict())
+    image = [{"image": torch.rand(3, 64, 128) * 255, "height": 64, "width": 128}]
+    with torch.no_grad():
+        a, b = both(image)[0], alone(image)[0]
+    torch.testing.assert_close(a["sem_seg"], b["sem_seg"])
+    torch.testing.assert_close(a["instances"].scores, b["instances"].scores)

@@ -13,6 +13,7 @@ from common import get_unlock_cfg
 from fixtures_synthetic import FAKE_MODEL, register_tiny_target, save_checkpoint
 from fixtures_synthetic import write_target_images
 from unlock.panorama.perspective import default_views
+from unlock.utils.masks import tight_boxes
 from unlock.panorama.seam import crosses_seam
 from unlock.pseudo_labels import generator, storage
 from unlock.pseudo_labels.perspective_views import PANORAMA_SOURCE as PANO
@@ -20,11 +21,9 @@ from unlock.pseudo_labels.perspective_views import (
     PerspectiveViewLabeller,
     cut_by_seam,
     mask_areas,
-    mask_boxes,
     merge_detections,
     merge_semantic_probabilities,
     perspective_views_key,
-    seam_pieces,
     touches_view_border,
     view_detection_budget,
 )
@@ -69,7 +68,7 @@ class BlobModel:
             masks = masks[:0]
         inst = Instances(tuple(fg.shape))
         inst.pred_masks = inst.pred_amodal_masks = masks
-        inst.pred_boxes = Boxes(mask_boxes(masks))
+        inst.pred_boxes = Boxes(tight_boxes(masks))
         inst.scores = torch.full((len(masks),), score)
         inst.pred_classes = torch.zeros(len(masks), dtype=torch.int64)
         return {"sem_seg": probs, "instances": inst}
@@ -146,17 +145,9 @@ def test_border_and_seam_helpers():
     assert cut_by_seam(masks).tolist() == [True, False, False, True, False]
     seam = box_masks((0, 2, 3, 5))[0] | box_masks((17, 4, 20, 6))[0]
     assert crosses_seam(seam.numpy()) and not cut_by_seam(seam[None]).any()
-    left, right = seam_pieces(seam.any(dim=0))
-    assert np.flatnonzero(left).tolist() == [17, 18, 19] and np.flatnonzero(right).tolist() == [
-        0,
-        1,
-        2,
-    ]
-    assert seam_pieces(masks[0].any(0)) == [] and seam_pieces(masks[4].any(0)) == []  # full ring
     assert mask_areas(masks).tolist() == [9, 9, 9, 6, 20]
-    boxes = mask_boxes(torch.stack([seam, masks[2], torch.zeros_like(seam)]), unwrap_seam=True)
-    assert boxes.tolist() == [[-3, 2, 3, 6], [5, 5, 8, 8], [0, 0, 0, 0]]
-    assert mask_boxes(seam[None]).tolist() == [[0, 2, 20, 6]]
+    boxes = tight_boxes(torch.stack([seam, masks[2], torch.zeros_like(seam)]))
+    assert boxes.tolist() == [[0, 2, 20, 6], [5, 5, 8, 8], [0, 0, 0, 0]]  # flat boxes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +164,7 @@ def test_duplicate_is_merged_and_views_run_as_one_batch():
     blob = image[0] > 0.5
     iou = (inst.pred_masks[0] & blob).sum() / (inst.pred_masks[0] | blob).sum()
     assert iou > 0.95 and inst.pred_boxes.tensor[0].tolist() == pytest.approx(
-        mask_boxes(inst.pred_amodal_masks)[0].tolist()
+        tight_boxes(inst.pred_amodal_masks)[0].tolist()
     )
 
 
@@ -212,7 +203,8 @@ def test_object_across_the_seam(seam_aware):
     assert (inst.scores == 0.9).all()  # the view behind the camera (yaw 180°) replaced them
     if seam_aware:
         assert len(inst) == 1 and crosses_seam(inst.pred_amodal_masks[0].numpy())
-        assert inst.pred_boxes.tensor[0].tolist() == pytest.approx([-14, 40, 14, 60], abs=1)
+        # The flat box, as wrap-aware inference gives a seam object (docs/design.md "Seamless 360°").
+        assert inst.pred_boxes.tensor[0].tolist() == pytest.approx([0, 40, W, 60], abs=1)
     else:
         assert len(inst) == 2 and not any(crosses_seam(m.numpy()) for m in inst.pred_masks)
         assert sorted(b[0] for b in inst.pred_boxes.tensor.tolist()) == pytest.approx(

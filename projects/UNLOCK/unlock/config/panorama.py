@@ -8,7 +8,9 @@ def add_panorama_config(cfg):
     cfg.MODEL.PANORAMA = CN()
     # Pad convolutions and poolings of the backbone, FPN and semantic head circularly along the
     # width (zeros along the height): column W-1 becomes the left neighbour of column 0. The
-    # weights are unchanged, so a model trained on pinhole images loads as it is.
+    # weights are unchanged, so a model trained on pinhole images loads as it is. Applies to
+    # whole panoramas only: not to training crops, perspective views or the extended input of
+    # WRAP_INFERENCE, whose margins already give the sides their true neighbours.
     cfg.MODEL.PANORAMA.WRAP_PADDING = False
     # Wrap-aware inference: extend each panorama by MARGIN columns copied from the opposite side,
     # predict, keep detections centred on the original columns and fold their masks back, so an

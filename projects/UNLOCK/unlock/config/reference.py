@@ -10,8 +10,10 @@ from detectron2.config import get_cfg
 
 from . import add_unlock_config
 
+# One adder per concept, in the order of add_unlock_config's composition.
 _ADDER_FILES = (
-    "model.py", "backbone.py", "data.py", "opll.py", "adcl.py", "evaluation.py", "solver.py"
+    "model.py", "backbone.py", "data.py", "opll.py", "adcl.py", "evaluation.py", "solver.py",
+    "panorama.py",
 )
 _ASSIGN = re.compile(r"^\s*cfg\.([A-Z0-9_.]+)\s*=\s*(.+)$")
 

@@ -13,13 +13,13 @@ its two borders are no neighbours, so an object touching both is one real wide o
 is left alone. A horizontal flip keeps the seam at the borders, a resize keeps the full width.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
-from unlock.panorama.seam import crosses_seam, unwrapped_column_span
+from unlock.panorama.seam import seam_piece_columns
 
-__all__ = ["shows_full_panorama", "seam_pieces", "split_seam_objects"]
+__all__ = ["shows_full_panorama", "split_seam_objects"]
 
 
 def shows_full_panorama(transforms, orig_width: int, out_width: int) -> bool:
@@ -43,24 +43,6 @@ def shows_full_panorama(transforms, orig_width: int, out_width: int) -> bool:
     return abs(lo) < 1e-3 and abs(hi - out_width) < 1e-3
 
 
-def seam_pieces(union: np.ndarray) -> Optional[List[np.ndarray]]:
-    """Column masks of the flat pieces of an object whose (H, W) mask ``union`` crosses the
-    seam: [columns 0..x1-1 (left border), columns W+x0..W-1 (right border)] for its unwrapped
-    span (x0 < 0, seam.unwrapped_column_span). None when it does not cross or covers every
-    column (no empty column to cut at: the object really is as wide as the panorama)."""
-    if not crosses_seam(union):
-        return None
-    width = union.shape[1]
-    span = unwrapped_column_span(union.any(axis=0))
-    if span is None or span[0] >= 0:
-        return None
-    x0, x1 = span
-    left, right = np.zeros(width, dtype=bool), np.zeros(width, dtype=bool)
-    left[:x1] = True
-    right[width + x0 :] = True
-    return [left, right]
-
-
 def split_seam_objects(objects: List[Dict]) -> List[Dict]:
     """Replaces every object whose masks cross the seam by its flat pieces (module docstring).
 
@@ -82,7 +64,8 @@ def split_seam_objects(objects: List[Dict]) -> List[Dict]:
     for obj in objects:
         vis, amo = obj.get("mask"), obj.get("amodal_mask")
         present = [m for m in (vis, amo) if m is not None]
-        pieces = seam_pieces(np.logical_or.reduce(present)) if present else None
+        # Left-border piece first (seam.seam_piece_columns).
+        pieces = seam_piece_columns(np.logical_or.reduce(present).any(axis=0)) if present else None
         if pieces is None:
             out.append(obj)
             continue

@@ -149,7 +149,9 @@ class AmodalPanopticFPN(PanopticFPN):
         if self.wrap_inference is not None and whole:
             batched_inputs, layout = self.wrap_inference.extend(batched_inputs)
         images = self.preprocess_image(batched_inputs)
-        with wrap_padding_active(self, whole):
+        # An extended input already gives the sides their true neighbours; circular padding
+        # would join its two ends, which are not neighbours (docs/design.md "Seamless 360°").
+        with wrap_padding_active(self, whole and layout is None):
             features = self.backbone(images.tensor)
             sem_seg_results, _ = self.sem_seg_head(features, None)
             proposals, _ = self.proposal_generator(images, features, None)

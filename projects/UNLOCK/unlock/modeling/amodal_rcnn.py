@@ -68,7 +68,9 @@ class AmodalRCNN(ClassTableModel, GeneralizedRCNN):
         layout = None
         if self.wrap_inference is not None and whole:
             batched_inputs, layout = self.wrap_inference.extend(batched_inputs)
-        with wrap_padding_active(self, whole):
+        # An extended input already gives the sides their true neighbours; circular padding
+        # would join its two ends, which are not neighbours (docs/design.md "Seamless 360°").
+        with wrap_padding_active(self, whole and layout is None):
             results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
         if not do_postprocess:
             return results

@@ -14,6 +14,7 @@ __all__ = [
     "seam_crossing_flags",
     "unwrapped_column_span",
     "unwrapped_box",
+    "seam_piece_columns",
     "fold_columns",
 ]
 
@@ -67,6 +68,21 @@ def unwrapped_box(mask: np.ndarray) -> Optional[Tuple[float, float, float, float
         return None
     x0, x1 = unwrapped_column_span(mask.any(axis=0))
     return float(x0), float(rows[0]), float(x1), float(rows[-1] + 1)
+
+
+def seam_piece_columns(columns_occupied: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Column masks of the two flat pieces of a seam-crossing object, from its (W,) bool column
+    occupancy: (columns 0..x1-1 at the left border, columns W+x0..W-1 at the right border) for
+    its unwrapped span (x0, x1). None when it does not cross the seam or occupies every column
+    (no empty column to cut at: the object is as wide as the panorama)."""
+    span = unwrapped_column_span(columns_occupied)
+    if span is None or span[0] >= 0:
+        return None
+    width = columns_occupied.shape[0]
+    left, right = np.zeros(width, dtype=bool), np.zeros(width, dtype=bool)
+    left[: span[1]] = True
+    right[width + span[0] :] = True
+    return left, right
 
 
 def fold_columns(extended, margin: int, width: int):

@@ -14,6 +14,7 @@ from detectron2.structures import Boxes, Instances
 from torch.nn import functional as F
 
 from ..modeling.mask_paste import amodal_detector_postprocess
+from ..utils.masks import tight_boxes
 from .seam import fold_columns
 
 __all__ = [
@@ -76,16 +77,6 @@ def suppress_folded_duplicates(instances: Instances, iou_threshold: float) -> In
     return instances[keep]
 
 
-def _flat_boxes(visible: torch.Tensor, amodal: torch.Tensor) -> torch.Tensor:
-    """Tight XYXY boxes (exclusive right/bottom) of visible ∪ amodal on the flat grid."""
-    union = (visible | amodal).to(torch.uint8)
-    rows, cols = union.amax(dim=2), union.amax(dim=1)
-    h, w = rows.shape[1], cols.shape[1]
-    y0, x0 = rows.argmax(1), cols.argmax(1)
-    y1, x1 = h - rows.flip(1).argmax(1), w - cols.flip(1).argmax(1)
-    return torch.stack([x0, y0, x1, y1], dim=1).to(torch.float32)
-
-
 def fold_wrapped_detections(
     detections: Instances,
     margin: int,
@@ -123,7 +114,7 @@ def fold_wrapped_detections(
     boxes[:, 0::2] -= margin
     crosses = (boxes[:, 0] < 0) | (boxes[:, 2] > width)
     if crosses.any():
-        boxes[crosses] = _flat_boxes(visible[crosses], amodal[crosses])
+        boxes[crosses] = tight_boxes(visible[crosses] | amodal[crosses])
     out_h, out_w = int(output_size[0]), int(output_size[1])
     if (out_h, out_w) != (in_h, width):
         # Nearest resampling of the folded masks: pasting on an extended grid of the output size

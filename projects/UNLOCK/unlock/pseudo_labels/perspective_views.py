@@ -30,7 +30,8 @@ import torch
 from detectron2.structures import Boxes, Instances
 
 from ..panorama.perspective import ViewSpec, default_views, sample_view, view_to_panorama
-from ..panorama.seam import unwrapped_box, unwrapped_column_span
+from ..panorama.seam import seam_piece_columns
+from ..utils.masks import tight_boxes
 
 
 __all__ = [
@@ -41,8 +42,6 @@ __all__ = [
     "PANORAMA_SOURCE",
     "touches_view_border",
     "cut_by_seam",
-    "mask_boxes",
-    "seam_pieces",
     "mask_areas",
     "view_detection_budget",
 ]
@@ -92,23 +91,6 @@ def cut_by_seam(masks: torch.Tensor) -> torch.Tensor:
     if len(masks) == 0:
         return torch.zeros(0, dtype=torch.bool, device=masks.device)
     return masks[:, :, 0].any(dim=1) ^ masks[:, :, -1].any(dim=1)
-
-
-def mask_boxes(masks: torch.Tensor, unwrap_seam: bool = False) -> torch.Tensor:
-    """(N, 4) float XYXY tight boxes (exclusive right/bottom) of (N, H, W) bool masks; empty masks
-    get zeros. ``unwrap_seam``: boxes of seam-crossing masks follow ``seam.unwrapped_box`` (x0 < 0)
-    instead of spanning the whole width."""
-    boxes = torch.zeros(len(masks), 4, dtype=torch.float32)
-    rows, cols = masks.any(dim=2).cpu().numpy(), masks.any(dim=1).cpu().numpy()
-    for i in range(len(masks)):
-        ys, xs = np.flatnonzero(rows[i]), np.flatnonzero(cols[i])
-        if ys.size == 0:
-            continue
-        if unwrap_seam and xs[0] == 0 and xs[-1] == masks.shape[-1] - 1:
-            boxes[i] = torch.tensor(unwrapped_box(masks[i].cpu().numpy()))
-        else:
-            boxes[i] = torch.tensor([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], dtype=torch.float32)
-    return boxes.to(masks.device)
 
 
 PANORAMA_SOURCE = -1  # ``sources`` value of the whole-panorama detections; views are 0..K-1
@@ -178,21 +160,6 @@ def merge_detections(classes, scores, amodal_masks, cut, sources, merge_iou: flo
             keep[i] = True
     kept = keep.nonzero()[:, 0]
     return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
-
-
-def seam_pieces(columns_occupied: torch.Tensor) -> List[torch.Tensor]:
-    """Column masks (W,) bool of the two flat pieces of a seam-crossing object, given its (W,)
-    column occupancy: the columns from its left end up to W-1 and those from 0 to its right end
-    (the largest empty run separates them). [] for an object that does not cross the seam or
-    that occupies every column (nothing to split)."""
-    cols = columns_occupied
-    if not (cols[0] and cols[-1]) or cols.all():
-        return []
-    x0, x1 = unwrapped_column_span(cols.cpu().numpy())  # x0 < 0: the part left of the seam
-    left, right = torch.zeros_like(cols), torch.zeros_like(cols)
-    left[x0 % len(cols) :] = True
-    right[:x1] = True
-    return [left, right]
 
 
 def mask_areas(masks: torch.Tensor) -> torch.Tensor:
@@ -356,7 +323,7 @@ class PerspectiveViewLabeller:
         # predicts a visible pixel outside the amodal mask.
         extent = amo | vis
         boxes = torch.cat(
-            [pano.pred_boxes.tensor, mask_boxes(extent[len(pano) :], self.seam_aware)]
+            [pano.pred_boxes.tensor, tight_boxes(extent[len(pano) :])]
         )
         sources = torch.cat(sources)
         keep = merge_detections(classes, scores, extent, cut, sources, self.merge_iou).to(device)
@@ -378,7 +345,9 @@ class PerspectiveViewLabeller:
         crossing = occupied[:, 0] & occupied[:, -1] & from_view
         rows = []  # (index of the detection, column mask or None = unchanged)
         for i, crosses in enumerate(crossing.tolist()):
-            pieces = seam_pieces(occupied[i]) if crosses else []
+            pieces = seam_piece_columns(occupied[i].cpu().numpy()) if crosses else None
+            # Right-border piece first (the order the flat prediction's pieces have).
+            pieces = [torch.from_numpy(c).to(occupied.device) for c in pieces[::-1]] if pieces else []
             rows += [(i, cols) for cols in pieces] if pieces else [(i, None)]
         if len(rows) == len(classes):
             return [classes, scores, vis, amo, boxes]
@@ -387,5 +356,5 @@ class PerspectiveViewLabeller:
                             if c is None else c for _, c in rows])  # fmt: skip
         vis, amo = vis[index] & cols[:, None, :], amo[index] & cols[:, None, :]
         split = torch.tensor([c is not None for _, c in rows], device=classes.device)
-        boxes = torch.where(split[:, None], mask_boxes(vis | amo), boxes[index])
+        boxes = torch.where(split[:, None], tight_boxes(vis | amo), boxes[index])
         return [classes[index], scores[index], vis, amo, boxes]

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pycocotools.mask as mask_util
+import torch
 
 
 def encode_rle(mask: np.ndarray) -> Dict:
@@ -40,6 +41,26 @@ def mask_to_box(mask: np.ndarray) -> Optional[List[float]]:
         return None
     xs = np.flatnonzero(mask.any(axis=0))
     return [float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)]
+
+
+def tight_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(N, 4) float32 tight XYXY boxes (exclusive right/bottom) of (N, H, W) bool torch masks,
+    vectorised; empty masks get zeros. The flat box: a mask at both sides of a panorama spans
+    its whole width (unlock.panorama.seam.unwrapped_box gives the unwrapped one)."""
+    as_bytes = masks.to(torch.uint8)
+    rows, cols = as_bytes.amax(dim=2), as_bytes.amax(dim=1)  # (N, H), (N, W)
+    height, width = rows.shape[1], cols.shape[1]
+    # argmax finds the first set index from each end.
+    boxes = torch.stack(
+        [
+            cols.argmax(1),
+            rows.argmax(1),
+            width - cols.flip(1).argmax(1),
+            height - rows.flip(1).argmax(1),
+        ],
+        dim=1,
+    ).to(torch.float32)
+    return boxes * rows.amax(dim=1, keepdim=True).to(torch.float32)
 
 
 def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
