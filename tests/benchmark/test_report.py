@@ -117,13 +117,17 @@ def test_seam_numbers_and_table():
                     "n_seam_gt": 4.0}
     assert seam_numbers(_seam_results(10.0), "strict")["mAP_seam"] == 11.0
     assert math.isnan(seam_numbers({"segm": {}})["mAP_seam"])  # older results: no seam keys
-    wrap = [r for r in ABLATION_ROWS if r.name == "unlock_wrap"]
+    wrap = [r for r in ABLATION_ROWS if r.name in ("unlock_wrap", "source_wrap")]
     summaries = [
         {"seed": s, "results": {"source_only": _seam_results(5.0), "unlock": _seam_results(10.0),
-                                "unlock_wrap": _seam_results(10.0 + d)}}
+                                "unlock_wrap": _seam_results(10.0 + d),
+                                "source_wrap": _seam_results(7.0)}}
         for s, d in ((0, 3.0), (1, -1.0))
     ]
-    text = seam_markdown(summaries, MAIN_ROWS + wrap)
-    wrap_line = [line for line in text.splitlines() if line.startswith("| UNLOCK + wrap")][0]
+    lines = seam_markdown(summaries, MAIN_ROWS + wrap).splitlines()
+    wrap_line = [line for line in lines if line.startswith("| UNLOCK + wrap")][0]
     assert "| 0,1 | 4 | 15.0 ± 2.8 |" in wrap_line  # mAPQ_seam 14 + (3, -1)
-    assert "+1.0 (1/2)" in wrap_line
+    assert "vs UNLOCK (OPLL + ADCL): +1.0 (1/2)" in wrap_line
+    # An evaluation-only row is compared with source-only, not with an adapted row.
+    source_line = [line for line in lines if line.startswith("| Source-only + wrap")][0]
+    assert "vs Source-only: +2.0 (2/2)" in source_line

@@ -173,10 +173,12 @@ def seam_numbers(results: Dict, protocol: str = "oass") -> Dict[str, float]:
 
 def seam_markdown(summaries: List[Dict], rows: Sequence[Row], protocol: str = "oass") -> str:
     """Mean ± std over seeds of the seam metrics of source-only and ``rows``, and each row's
-    paired difference from UNLOCK on the same seeds ("+x (k/n)")."""
+    paired difference from its baseline on the same seeds ("+x (k/n)"): UNLOCK for adapted rows,
+    source-only for evaluation-only rows (``Row.adapt`` False)."""
     labels = {"source_only": "Source-only"}
     labels.update({r.name: r.label for r in rows})
-    lines = [f"| Method | seeds | seam GT | {' | '.join(SEAM)} | Δ vs UNLOCK ({', '.join(SEAM)}) |",
+    baselines = {r.name: ("unlock" if r.adapt else "source_only") for r in rows}
+    lines = [f"| Method | seeds | seam GT | {' | '.join(SEAM)} | Δ vs baseline ({', '.join(SEAM)}) |",
              "|---|---|---|" + "---|" * (len(SEAM) + 1)]
     for name in ["source_only"] + [r.name for r in rows]:
         runs = [s for s in summaries if name in s["results"]]
@@ -187,17 +189,18 @@ def seam_markdown(summaries: List[Dict], rows: Sequence[Row], protocol: str = "o
         for metric in SEAM:
             mean, std = _mean_std([n[metric] for n in nums])
             cells.append(_cell({"mean": mean, "std": std}, with_delta=False))
-        paired = [s for s in runs if "unlock" in s["results"]]
+        base = baselines.get(name)
+        paired = [s for s in runs if base in s["results"]] if base and base != name else []
         delta = "–"
-        if name not in ("unlock", "source_only") and paired:
+        if paired:
             diffs = []
             for metric in SEAM:
                 d = [seam_numbers(s["results"][name], protocol)[metric]
-                     - seam_numbers(s["results"]["unlock"], protocol)[metric] for s in paired]
+                     - seam_numbers(s["results"][base], protocol)[metric] for s in paired]
                 d = [v for v in d if not math.isnan(v)]
                 diffs.append(f"{sum(d) / len(d):+.1f} ({sum(v > 0 for v in d)}/{len(d)})"
                              if d else "n/a")
-            delta = ", ".join(diffs)
+            delta = f"vs {labels[base]}: " + ", ".join(diffs)
         seam_gt = _mean_std([n["n_seam_gt"] for n in nums])[0]
         seeds = ",".join(str(s["seed"]) for s in runs)
         lines.append(f"| {labels[name]} | {seeds} | {seam_gt:.0f} | " + " | ".join(cells)
