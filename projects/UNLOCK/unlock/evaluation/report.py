@@ -39,22 +39,23 @@ SEAM_COLUMNS = (
 )
 
 
-def five_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
-    """Picks the five headline numbers (already x100) of one protocol from combined results."""
+def _pick(results: Mapping[str, Mapping[str, float]], columns, suffix: str) -> Dict[str, float]:
+    """{column: results[task][key + suffix]} for the (column, task, key) rows that are present."""
     out = OrderedDict()
-    for col, task, key in FIVE:
+    for col, task, key in columns:
         if task in results and key + suffix in results[task]:
             out[col] = results[task][key + suffix]
     return out
+
+
+def five_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
+    """Picks the five headline numbers (already x100) of one protocol from combined results."""
+    return _pick(results, FIVE, suffix)
 
 
 def seam_numbers(results: Mapping[str, Mapping[str, float]], suffix: str = "") -> Dict[str, float]:
     """The seam-crossing numbers (:data:`SEAM_COLUMNS`) of one protocol; {} without them."""
-    out = OrderedDict()
-    for col, task, key in SEAM_COLUMNS:
-        if task in results and key + suffix in results[task]:
-            out[col] = results[task][key + suffix]
-    return out
+    return _pick(results, SEAM_COLUMNS, suffix)
 
 
 def region_rule_note(results: Mapping[str, Mapping[str, float]]) -> str:
