@@ -9,6 +9,7 @@ from unlock.panorama.seam import (
     fold_columns,
     seam_crossing_flags,
     seam_piece_columns,
+    seam_span,
     unwrapped_box,
     unwrapped_column_span,
 )
@@ -71,6 +72,11 @@ def test_seam_piece_columns():
     assert np.flatnonzero(left).tolist() == [0, 1] and np.flatnonzero(right).tolist() == [8, 9]
     assert seam_piece_columns(_columns(10, {3, 4})) is None
     assert seam_piece_columns(np.ones(10, dtype=bool)) is None  # nothing to cut at
+    # Near both sides without touching them: the tightest circular span wraps, but the object
+    # does not cross the seam, so it is not cut.
+    assert unwrapped_column_span(_columns(10, {1, 8})) == (-2, 2)
+    assert seam_span(_columns(10, {1, 8})) is None and seam_piece_columns(_columns(10, {1, 8})) is None
+    assert seam_span(_columns(10, {0, 9})) == (-1, 1)
 
 
 def test_tight_boxes_are_flat():

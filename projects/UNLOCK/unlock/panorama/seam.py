@@ -14,6 +14,7 @@ __all__ = [
     "seam_crossing_flags",
     "unwrapped_column_span",
     "unwrapped_box",
+    "seam_span",
     "seam_piece_columns",
     "fold_columns",
 ]
@@ -70,13 +71,22 @@ def unwrapped_box(mask: np.ndarray) -> Optional[Tuple[float, float, float, float
     return float(x0), float(rows[0]), float(x1), float(rows[-1] + 1)
 
 
-def seam_piece_columns(columns_occupied: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """Column masks of the two flat pieces of a seam-crossing object, from its (W,) bool column
-    occupancy: (columns 0..x1-1 at the left border, columns W+x0..W-1 at the right border) for
-    its unwrapped span (x0, x1). None when it does not cross the seam or occupies every column
-    (no empty column to cut at: the object is as wide as the panorama)."""
+def seam_span(columns_occupied: np.ndarray) -> Optional[Tuple[int, int]]:
+    """The unwrapped column span (x0, x1), x0 < 0, of an object that crosses the seam, from its
+    (W,) bool column occupancy; None when it does not cross (column 0 or W-1 empty) or occupies
+    every column (no empty column to cut at: the object is as wide as the panorama)."""
+    if columns_occupied.shape[0] < 2 or not (columns_occupied[0] and columns_occupied[-1]):
+        return None
     span = unwrapped_column_span(columns_occupied)
-    if span is None or span[0] >= 0:
+    return span if span is not None and span[0] < 0 else None
+
+
+def seam_piece_columns(columns_occupied: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Column masks of the two flat pieces of a seam-crossing object (:func:`seam_span`):
+    (columns 0..x1-1 at the left border, columns W+x0..W-1 at the right border); None when it
+    does not cross the seam or occupies every column."""
+    span = seam_span(columns_occupied)
+    if span is None:
         return None
     width = columns_occupied.shape[0]
     left, right = np.zeros(width, dtype=bool), np.zeros(width, dtype=bool)

@@ -16,7 +16,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from unlock.panorama.seam import crosses_seam, unwrapped_column_span
+from unlock.panorama.seam import seam_span
 
 __all__ = [
     "unwrapped_columns",
@@ -34,10 +34,7 @@ _CROPS = ("full_mask", "overlap_mask", "pixels", "semantics")
 def unwrapped_columns(full: np.ndarray) -> Optional[Tuple[int, int]]:
     """(x0, x1) with x0 < 0 of an (H, W) full mask that crosses the seam, else None (flat object,
     or one that occupies every column and so has nowhere to be cut)."""
-    if not crosses_seam(full):
-        return None
-    x0, x1 = unwrapped_column_span(full.any(axis=0))
-    return (x0, x1) if x0 < 0 else None
+    return seam_span(full.any(axis=0))
 
 
 def is_unwrapped(obj: Dict) -> bool:
