@@ -22,6 +22,7 @@ sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "projects", "UNLOCK")
 )
 
+TOOL = "benchmark_seamless.py"
 SETTINGS = {
     "flat": [],
     "MODEL.PANORAMA.WRAP_INFERENCE": ["MODEL.PANORAMA.WRAP_INFERENCE", "True"],
@@ -36,26 +37,35 @@ def main(argv=None):
     p.add_argument("--images", required=True, help="folder of panoramas (png/jpg)")
     p.add_argument("--num", type=int, default=20, help="panoramas timed per round")
     p.add_argument("--rounds", type=int, default=3, help="rounds, the first one a warm-up")
+    p.add_argument("--debug", action="store_true", help="show the traceback of input errors too")
     args = p.parse_args(argv)
-
-    import torch
-    from detectron2.data.detection_utils import read_image
-    from detectron2.modeling import build_model
-
-    from unlock.config.loading import load_config
-    from unlock.utils.checkpoint import load_weights
-
     files = sorted(glob.glob(os.path.join(args.images, "*.png"))
                    + glob.glob(os.path.join(args.images, "*.jpg")))[: args.num]
     if not files or args.rounds < 2:
         p.error(f"need images in {args.images} and --rounds >= 2")
+    from unlock.utils.cli import run_tool
+
+    # The tools' error convention: a missing or mismatched weights file, an unknown key or an
+    # unreadable image ends the run with one line naming it (README "Errors and crash safety").
+    return run_tool(TOOL, lambda: _run(args, files), debug=args.debug)
+
+
+def _run(args, files):
+    import torch
+    from detectron2.modeling import build_model
+
+    from unlock.config.loading import load_config
+    from unlock.data.validation import read_image_checked
+    from unlock.utils.checkpoint import load_weights
+
     models = {}
     for name, opts in SETTINGS.items():
         cfg = load_config(args.config_file, opts + ["MODEL.WEIGHTS", args.weights, "MODEL.DEVICE", "cpu"])
         models[name] = build_model(cfg).eval()
         load_weights(models[name], args.weights)
     fmt = cfg.INPUT.FORMAT
-    images = [torch.as_tensor(read_image(f, fmt).astype("float32").transpose(2, 0, 1)) for f in files]
+    images = [torch.as_tensor(read_image_checked(f, fmt).astype("float32").transpose(2, 0, 1))
+              for f in files]
     times = {name: [] for name in models}
     with torch.no_grad():
         for round_index in range(args.rounds):

@@ -19,3 +19,16 @@ def test_prints_one_row_per_setting(tmp_path, capsys):
         "| flat", "| MODEL.PANORAMA.WRAP_INFERENCE", "| MODEL.PANORAMA.WRAP_PADDING"
     ]
     assert rows[1].endswith("| 1.00 |")
+
+
+def test_missing_weights_end_in_one_line_naming_the_file(tmp_path, capsys):
+    write_target_images(str(tmp_path / "images"), num=1, height=32, width=64)
+    images = os.path.dirname(
+        next(os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "images") for f in fs)
+    )
+    tool = load_tool("benchmark_seamless.py", "benchmark_seamless_tool")
+    missing = str(tmp_path / "nope.pth")
+    assert tool.main(["--config-file", TINY_CONFIG, "--weights", missing, "--images", images,
+                      "--num", "1", "--rounds", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("benchmark_seamless.py: error:") and missing in err[0]
