@@ -149,8 +149,7 @@ def _check_box(obj: PoolObject, wrapped: bool, path: str) -> None:
     lowest = -width + 1 if wrapped else 0
     if not (lowest <= x0 < x1 <= width and y0 < y1):
         raise ValueError(
-            f"{path}: object {obj.mask_file!r} has box {obj.box} outside its "
-            f"{obj.image_size[1]}-wide panorama"
+            f"{path}: object {obj.mask_file!r} has box {obj.box} outside its {width}-wide panorama"
             + ("" if wrapped else " (x0 < 0 needs a panorama_wrap pool, format version 2)")
         )
 
